@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Starts the local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok (fake nodes), all on loopback, and writes a kubeconfig.
+#
+#   deploy/local-cluster/up.sh          # builds binaries first if they are not cached
+#   export KUBECONFIG=$(deploy/local-cluster/up.sh --print-kubeconfig)
+#
+# State: $CACHE/cluster (pid files, logs/, pki/, kubeconfig); etcd data in /dev/shm.
+# Idempotent: if the cluster is already up and healthy it only prints where it is.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/versions.env"
+STATE=${MCP_RUNTIME_CLUSTER_STATE:-$CACHE/cluster}
+KC=$STATE/kubeconfig
+PKI=$STATE/pki
+LOG=$STATE/logs
+QUIET=0; [ "${1:-}" = "--print-kubeconfig" ] && QUIET=1
+say() { [ "$QUIET" = 1 ] && echo "$*" >&2 || echo "$*"; }
+
+healthy() {
+  [ -s "$KC" ] && [ -s "$STATE/kube-apiserver.pid" ] && kill -0 "$(cat "$STATE/kube-apiserver.pid")" 2>/dev/null &&
+    "$BIN/kubectl" --kubeconfig="$KC" get --raw /readyz >/dev/null 2>&1
+}
+if healthy; then
+  say "local cluster already running (kubeconfig $KC)"
+  [ "$QUIET" = 1 ] && echo "$KC"
+  exit 0
+fi
+# Leftovers of a cluster that died: stop what is left of it first.
+[ -d "$STATE" ] && "$HERE/down.sh" >/dev/null 2>&1 || true
+
+"$HERE/build.sh" >&2
+t0=$(date +%s.%N)
+mkdir -p "$STATE" "$PKI" "$LOG"
+ID=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DATA=/dev/shm/mcp-etcd-$ID
+echo "$DATA" > "$STATE/etcd-data"
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+ETCD=$(free_port); PEER=$(free_port); API=$(free_port); KCM=$(free_port); SCHED=$(free_port); KWOK=$(free_port)
+
+wait_for() { # description, timeout seconds, command...
+  local what=$1 limit=$2; shift 2
+  local end=$(( $(date +%s) + limit ))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$end" ]; then
+      echo "timed out waiting for $what; last log lines:" >&2
+      tail -n 30 "$LOG"/*.log >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+# --- PKI (EC P-256 CA and serving cert; RSA service-account key; static admin token) ---
+if [ ! -s "$PKI/ca.crt" ]; then
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=mcp-runtime-local-ca" -days 3650 -out "$PKI/ca.crt" 2>/dev/null
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/apiserver.key" 2>/dev/null
+  openssl req -new -key "$PKI/apiserver.key" -subj "/CN=kube-apiserver" -out "$PKI/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$PKI/apiserver.ext"
+  openssl x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/apiserver.ext" -out "$PKI/apiserver.crt" 2>/dev/null
+  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  echo "$TOKEN,admin,admin,\"system:masters\"" > "$PKI/tokens.csv"
+  chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
+fi
+TOKEN=$(cut -d, -f1 "$PKI/tokens.csv")
+
+# --- etcd ---
+setsid "$BIN/etcd" --name=n0 --data-dir="$DATA" \
+  --listen-client-urls="http://127.0.0.1:$ETCD" --advertise-client-urls="http://127.0.0.1:$ETCD" \
+  --listen-peer-urls="http://127.0.0.1:$PEER" --initial-advertise-peer-urls="http://127.0.0.1:$PEER" \
+  --initial-cluster="n0=http://127.0.0.1:$PEER" --listen-metrics-urls="" \
+  --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 \
+  >"$LOG/etcd.log" 2>&1 < /dev/null & echo $! > "$STATE/etcd.pid"
+echo "$ETCD" > "$STATE/etcd.port"
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD/readyz"
+
+# --- kube-apiserver ---
+setsid "$BIN/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$ETCD" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API" \
+  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
+  --authorization-mode=Node,RBAC \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
+  --endpoint-reconciler-type=none --profiling=false \
+  >"$LOG/kube-apiserver.log" 2>&1 < /dev/null & echo $! > "$STATE/kube-apiserver.pid"
+echo "$API" > "$STATE/kube-apiserver.port"
+
+CA_DATA=$(base64 -w0 < "$PKI/ca.crt")
+cat > "$KC.tmp" <<KCEOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: mcp-runtime-local
+  cluster:
+    server: https://127.0.0.1:$API
+    certificate-authority-data: $CA_DATA
+users:
+- name: admin
+  user:
+    token: $TOKEN
+contexts:
+- name: mcp-runtime-local
+  context:
+    cluster: mcp-runtime-local
+    user: admin
+current-context: mcp-runtime-local
+KCEOF
+chmod 600 "$KC.tmp"; mv "$KC.tmp" "$KC"
+wait_for kube-apiserver 90 "$BIN/kubectl" --kubeconfig="$KC" get --raw /readyz
+
+# --- controllers, scheduler, kwok ---
+setsid "$BIN/kube-controller-manager" --kubeconfig="$KC" \
+  --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM" \
+  --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
+  --use-service-account-credentials=false --concurrent-deployment-syncs=20 \
+  --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 --kube-api-qps=200 --kube-api-burst=400 \
+  >"$LOG/kube-controller-manager.log" 2>&1 < /dev/null & echo $! > "$STATE/kube-controller-manager.pid"
+setsid "$BIN/kube-scheduler" --kubeconfig="$KC" \
+  --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHED" \
+  --kube-api-qps=200 --kube-api-burst=400 \
+  >"$LOG/kube-scheduler.log" 2>&1 < /dev/null & echo $! > "$STATE/kube-scheduler.pid"
+cat "$BIN/kwok-upstream-stages.yaml" "$HERE/stages/pod-ready.yaml" > "$STATE/kwok-stages.yaml"
+printf -- '---\n' >> "$STATE/kwok-stages.yaml"
+cat "$HERE/stages/pod-broken-image.yaml" >> "$STATE/kwok-stages.yaml"
+setsid "$BIN/kwok" --kubeconfig="$KC" --config="$STATE/kwok-stages.yaml" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --manage-nodes-with-label-selector= --manage-single-node= \
+  --cidr=10.244.0.0/16 --node-ip=10.0.0.1 --node-lease-duration-seconds=40 \
+  --server-address="127.0.0.1:$KWOK" \
+  >"$LOG/kwok.log" 2>&1 < /dev/null & echo $! > "$STATE/kwok.pid"
+
+"$BIN/kubectl" --kubeconfig="$KC" apply -f "$HERE/node.yaml" >/dev/null
+wait_for "node Ready" 60 "$BIN/kubectl" --kubeconfig="$KC" wait --for=condition=Ready node/kwok-node-0 --timeout=2s
+# The ServiceAccount admission plugin needs the default ServiceAccount, which KCM creates.
+wait_for "default ServiceAccount" 60 "$BIN/kubectl" --kubeconfig="$KC" get serviceaccount default -n default
+
+t1=$(date +%s.%N)
+say "local cluster ready in $(python3 -c "print(f'{$t1-$t0:.1f}')")s: API https://127.0.0.1:$API"
+say "  export KUBECONFIG=$KC"
+say "  kubectl: $BIN/kubectl   logs: $LOG/   stop: deploy/local-cluster/down.sh"
+[ "$QUIET" = 1 ] && echo "$KC"
+exit 0

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command (README): format check, clippy with -D warnings, and every test,
+# the integration tests against the real local cluster (deploy/local-cluster), which this script
+# builds (cached outside the repo) and starts, and stops again if it started it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LC=deploy/local-cluster
+. "$LC/versions.env"
+KC=${MCP_RUNTIME_CLUSTER_STATE:-$CACHE/cluster}/kubeconfig
+
+# Build the cluster binaries in the background while cargo compiles (no-op when cached).
+mkdir -p "$CACHE"
+"$LC/build.sh" > "$CACHE/build-last.log" 2>&1 &
+build_pid=$!
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked --no-run
+
+if ! wait "$build_pid"; then
+  echo "building the local cluster failed:" >&2; tail -n 60 "$CACHE/build-last.log" >&2; exit 1
+fi
+
+started=0
+if ! { [ -s "$KC" ] && "$BIN/kubectl" --kubeconfig="$KC" get --raw /readyz >/dev/null 2>&1; }; then
+  "$LC/up.sh"
+  started=1
+fi
+on_exit() {
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "== tests failed; last lines of the local cluster's logs ==" >&2
+    for f in "${KC%/kubeconfig}"/logs/*.log; do echo "--- $f" >&2; tail -n 50 "$f" >&2; done
+  fi
+  [ "$started" = 1 ] && "$LC/down.sh" || true
+  exit "$rc"
+}
+trap on_exit EXIT
+
+export MCP_RUNTIME_TEST_KUBECONFIG=$KC
+cargo test --all-targets --locked

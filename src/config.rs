@@ -1,0 +1,483 @@
+//! The control plane's settings: flags, then `MCP_RUNTIME_*` environment variables, then the
+//! reference system's `ARCHESTRA_ORCHESTRATOR_*` names, then defaults. The result is checked
+//! against `schemas/runtime-config.schema.json` before anything uses it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crd::{ResourceList, Resources};
+use crate::render::{DEFAULT_BASE_IMAGE, Defaults, RenderContext};
+use crate::schema::{SchemaKind, Violations};
+
+/// Flags shared by every command that needs settings. Each has an `MCP_RUNTIME_*` variable;
+/// see [`ARCHESTRA_FALLBACKS`] for the legacy names.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Settings {
+    /// Namespace of the McpServers and their objects.
+    #[arg(long, env = "MCP_RUNTIME_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Path of a kubeconfig file.
+    #[arg(long, env = "MCP_RUNTIME_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, env = "MCP_RUNTIME_KUBE_CONTEXT")]
+    pub context: Option<String>,
+    /// Use the pod's service account (running inside the cluster).
+    #[arg(long, env = "MCP_RUNTIME_IN_CLUSTER")]
+    pub in_cluster: Option<bool>,
+    /// DNS domain of the cluster.
+    #[arg(long, env = "MCP_RUNTIME_CLUSTER_DOMAIN")]
+    pub cluster_domain: Option<String>,
+    /// Image for servers that give a command but no image.
+    #[arg(long, env = "MCP_RUNTIME_BASE_IMAGE")]
+    pub base_image: Option<String>,
+    /// Default CPU request of an MCP container.
+    #[arg(long, env = "MCP_RUNTIME_CPU_REQUEST")]
+    pub cpu_request: Option<String>,
+    /// Default CPU limit (none unless set).
+    #[arg(long, env = "MCP_RUNTIME_CPU_LIMIT")]
+    pub cpu_limit: Option<String>,
+    /// Default memory request.
+    #[arg(long, env = "MCP_RUNTIME_MEMORY_REQUEST")]
+    pub memory_request: Option<String>,
+    /// Default memory limit.
+    #[arg(long, env = "MCP_RUNTIME_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+    /// Default ephemeral-storage request.
+    #[arg(long, env = "MCP_RUNTIME_EPHEMERAL_STORAGE_REQUEST")]
+    pub ephemeral_storage_request: Option<String>,
+    /// Default ephemeral-storage limit.
+    #[arg(long, env = "MCP_RUNTIME_EPHEMERAL_STORAGE_LIMIT")]
+    pub ephemeral_storage_limit: Option<String>,
+    /// UID for MCP containers whose image declares none.
+    #[arg(long, env = "MCP_RUNTIME_RUN_AS_USER")]
+    pub run_as_user: Option<i64>,
+    /// Read-only root filesystem for MCP containers unless a server says otherwise.
+    #[arg(long, env = "MCP_RUNTIME_READ_ONLY_ROOT_FILESYSTEM")]
+    pub read_only_root_filesystem: Option<bool>,
+    /// Directory of plugins (one folder with a plugin.json each).
+    #[arg(long, env = "MCP_RUNTIME_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, env = "MCP_RUNTIME_LISTEN")]
+    pub listen: Option<String>,
+    /// File of API bearer tokens, one per line.
+    #[arg(long, env = "MCP_RUNTIME_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "MCP_RUNTIME_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Servers reconciled at once.
+    #[arg(long, env = "MCP_RUNTIME_RECONCILE_CONCURRENCY")]
+    pub reconcile_concurrency: Option<u32>,
+}
+
+/// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
+/// nor the `MCP_RUNTIME_*` variable is set.
+pub const ARCHESTRA_FALLBACKS: &[(&str, &str)] = &[
+    ("namespace", "ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE"),
+    ("kubeconfig", "ARCHESTRA_ORCHESTRATOR_KUBECONFIG"),
+    (
+        "in_cluster",
+        "ARCHESTRA_ORCHESTRATOR_LOAD_KUBECONFIG_FROM_CURRENT_CLUSTER",
+    ),
+    (
+        "cluster_domain",
+        "ARCHESTRA_ORCHESTRATOR_K8S_CLUSTER_DOMAIN",
+    ),
+    ("base_image", "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_BASE_IMAGE"),
+    (
+        "cpu_request",
+        "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_CPU_REQUEST",
+    ),
+    (
+        "memory_request",
+        "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_MEMORY_REQUEST",
+    ),
+    (
+        "memory_limit",
+        "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_MEMORY_LIMIT",
+    ),
+    (
+        "ephemeral_storage_request",
+        "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_EPHEMERAL_STORAGE_REQUEST",
+    ),
+    (
+        "ephemeral_storage_limit",
+        "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_EPHEMERAL_STORAGE_LIMIT",
+    ),
+];
+
+/// What the settings are resolved against: environment variables and the file system. A trait
+/// so tests can resolve without touching the process environment.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real process environment.
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// The resolved settings, shaped like `schemas/runtime-config.schema.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub namespace: String,
+    pub kubeconfig: KubeconfigSource,
+    pub cluster_domain: String,
+    pub defaults: ServerDefaults,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_dir: Option<String>,
+    pub listen: String,
+    #[serde(default)]
+    pub auth: Auth,
+    pub log_format: LogFormat,
+    pub reconcile_concurrency: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeconfigSource {
+    pub source: KubeconfigKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubeconfigKind {
+    InCluster,
+    File,
+    Local,
+    Default,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerDefaults {
+    pub image: String,
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(default)]
+    pub read_only_root_filesystem: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Auth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    #[serde(default)]
+    pub metrics_require_auth: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {var}: {reason}")]
+    Variable { var: &'static str, reason: String },
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] Violations),
+}
+
+/// Where the local cluster's scripts write their kubeconfig (see deploy/local-cluster/up.sh).
+pub fn local_cluster_kubeconfig(env: &dyn Environment) -> PathBuf {
+    let cache = env
+        .var("MCP_RUNTIME_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            env.var("HOME")
+                .map(|h| Path::new(&h).join(".cache/mcp-runtime"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".cache/mcp-runtime"));
+    cache.join("cluster/kubeconfig")
+}
+
+impl Settings {
+    /// Resolves flags and environment into a checked [`RuntimeConfig`].
+    pub fn resolve(&self, env: &dyn Environment) -> Result<RuntimeConfig, ConfigError> {
+        let legacy = |setting: &str| -> Option<(&'static str, String)> {
+            ARCHESTRA_FALLBACKS
+                .iter()
+                .find(|(s, _)| *s == setting)
+                .and_then(|(_, var)| env.var(var).map(|v| (*var, v)))
+        };
+        let text = |own: &Option<String>, setting: &str| -> Option<String> {
+            own.clone()
+                .or_else(|| legacy(setting).map(|(_, v)| v.trim().to_string()))
+        };
+
+        let in_cluster = match self.in_cluster {
+            Some(b) => b,
+            // The reference compares this variable to the string "true".
+            None => legacy("in_cluster").is_some_and(|(_, v)| v.trim() == "true"),
+        };
+        let kubeconfig_path = self
+            .kubeconfig
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .or_else(|| legacy("kubeconfig").map(|(_, v)| v));
+        let kubeconfig = if in_cluster {
+            KubeconfigSource {
+                source: KubeconfigKind::InCluster,
+                path: None,
+                context: None,
+            }
+        } else if let Some(path) = kubeconfig_path {
+            if !env.exists(Path::new(&path)) {
+                return Err(ConfigError::Variable {
+                    var: "MCP_RUNTIME_KUBECONFIG",
+                    reason: format!("kubeconfig file {path} does not exist"),
+                });
+            }
+            KubeconfigSource {
+                source: KubeconfigKind::File,
+                path: Some(path),
+                context: self.context.clone(),
+            }
+        } else if env.var("KUBECONFIG").is_some()
+            || env
+                .var("HOME")
+                .is_some_and(|h| env.exists(&Path::new(&h).join(".kube/config")))
+        {
+            KubeconfigSource {
+                source: KubeconfigKind::Default,
+                path: None,
+                context: self.context.clone(),
+            }
+        } else {
+            KubeconfigSource {
+                source: KubeconfigKind::Local,
+                path: Some(local_cluster_kubeconfig(env).display().to_string()),
+                context: None,
+            }
+        };
+
+        let d = Defaults::default();
+        let requests = ResourceList {
+            cpu: text(&self.cpu_request, "cpu_request").or(d.resources.requests.cpu),
+            memory: text(&self.memory_request, "memory_request").or(d.resources.requests.memory),
+            ephemeral_storage: text(&self.ephemeral_storage_request, "ephemeral_storage_request")
+                .or(d.resources.requests.ephemeral_storage),
+        };
+        let limits = ResourceList {
+            cpu: self.cpu_limit.clone(),
+            memory: text(&self.memory_limit, "memory_limit").or(d.resources.limits.memory),
+            ephemeral_storage: text(&self.ephemeral_storage_limit, "ephemeral_storage_limit")
+                .or(d.resources.limits.ephemeral_storage),
+        };
+        let log_format = match self.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError::Variable {
+                    var: "MCP_RUNTIME_LOG_FORMAT",
+                    reason: "must be text or json".into(),
+                });
+            }
+        };
+        let config = RuntimeConfig {
+            namespace: text(&self.namespace, "namespace")
+                .or_else(|| env.var("POD_NAMESPACE"))
+                .unwrap_or_else(|| "default".into()),
+            kubeconfig,
+            cluster_domain: text(&self.cluster_domain, "cluster_domain")
+                .unwrap_or_else(|| "cluster.local".into()),
+            defaults: ServerDefaults {
+                image: text(&self.base_image, "base_image")
+                    .unwrap_or_else(|| DEFAULT_BASE_IMAGE.into()),
+                resources: Resources { requests, limits },
+                run_as_user: self.run_as_user,
+                read_only_root_filesystem: self.read_only_root_filesystem.unwrap_or(false),
+            },
+            plugin_dir: self.plugin_dir.as_ref().map(|p| p.display().to_string()),
+            listen: self
+                .listen
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            auth: Auth {
+                token_file: self.token_file.as_ref().map(|p| p.display().to_string()),
+                metrics_require_auth: false,
+            },
+            log_format,
+            reconcile_concurrency: self.reconcile_concurrency.unwrap_or(16),
+        };
+        let doc = serde_json::to_value(&config).map_err(|e| ConfigError::Variable {
+            var: "MCP_RUNTIME_*",
+            reason: e.to_string(),
+        })?;
+        SchemaKind::RuntimeConfig.validate(&doc)?;
+        Ok(config)
+    }
+}
+
+impl RuntimeConfig {
+    /// The part of the settings rendering needs.
+    pub fn render_context(&self) -> RenderContext {
+        RenderContext {
+            namespace: self.namespace.clone(),
+            defaults: Defaults {
+                image: self.defaults.image.clone(),
+                resources: self.defaults.resources.clone(),
+                run_as_user: self.defaults.run_as_user,
+                read_only_root_filesystem: self.defaults.read_only_root_filesystem,
+                termination_grace_period_seconds: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, &'static str>, Vec<&'static str>);
+    impl Environment for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+        fn exists(&self, path: &Path) -> bool {
+            self.1.iter().any(|p| Path::new(p) == path)
+        }
+    }
+
+    fn env(vars: &[(&'static str, &'static str)], files: &[&'static str]) -> FakeEnv {
+        FakeEnv(vars.iter().copied().collect(), files.to_vec())
+    }
+
+    #[test]
+    fn archestra_names_are_honoured() {
+        let e = env(
+            &[
+                ("ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE", "platform"),
+                ("ARCHESTRA_ORCHESTRATOR_KUBECONFIG", "/etc/kube/config"),
+                (
+                    "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_BASE_IMAGE",
+                    "registry.example/base:1",
+                ),
+                ("ARCHESTRA_ORCHESTRATOR_MCP_SERVER_MEMORY_LIMIT", "2Gi"),
+            ],
+            &["/etc/kube/config"],
+        );
+        let c = Settings::default().resolve(&e).unwrap();
+        assert_eq!(c.namespace, "platform");
+        assert_eq!(c.kubeconfig.source, KubeconfigKind::File);
+        assert_eq!(c.kubeconfig.path.as_deref(), Some("/etc/kube/config"));
+        assert_eq!(c.defaults.image, "registry.example/base:1");
+        assert_eq!(c.defaults.resources.limits.memory.as_deref(), Some("2Gi"));
+        assert_eq!(c.defaults.resources.requests.cpu.as_deref(), Some("50m"));
+    }
+
+    #[test]
+    fn own_names_win_over_archestra_names() {
+        let e = env(
+            &[
+                ("ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE", "platform"),
+                (
+                    "ARCHESTRA_ORCHESTRATOR_LOAD_KUBECONFIG_FROM_CURRENT_CLUSTER",
+                    "true",
+                ),
+            ],
+            &[],
+        );
+        let s = Settings {
+            namespace: Some("mine".into()),
+            in_cluster: Some(false),
+            ..Default::default()
+        };
+        let c = s.resolve(&e).unwrap();
+        assert_eq!(c.namespace, "mine");
+        assert_eq!(c.kubeconfig.source, KubeconfigKind::Local);
+    }
+
+    #[test]
+    fn in_cluster_only_for_the_string_true() {
+        for (value, expected) in [
+            ("true", KubeconfigKind::InCluster),
+            ("1", KubeconfigKind::Local),
+        ] {
+            let e = FakeEnv(
+                HashMap::from([
+                    (
+                        "ARCHESTRA_ORCHESTRATOR_LOAD_KUBECONFIG_FROM_CURRENT_CLUSTER",
+                        value,
+                    ),
+                    ("HOME", "/home/x"),
+                ]),
+                vec![],
+            );
+            let c = Settings::default().resolve(&e).unwrap();
+            assert_eq!(c.kubeconfig.source, expected, "value {value}");
+        }
+    }
+
+    #[test]
+    fn no_cluster_given_means_the_local_cluster() {
+        let e = env(&[("HOME", "/home/x")], &[]);
+        let c = Settings::default().resolve(&e).unwrap();
+        assert_eq!(c.kubeconfig.source, KubeconfigKind::Local);
+        assert_eq!(
+            c.kubeconfig.path.as_deref(),
+            Some("/home/x/.cache/mcp-runtime/cluster/kubeconfig")
+        );
+        let e = env(&[("HOME", "/home/x")], &["/home/x/.kube/config"]);
+        let c = Settings::default().resolve(&e).unwrap();
+        assert_eq!(c.kubeconfig.source, KubeconfigKind::Default);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_path() {
+        let e = env(
+            &[("ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE", "Not A Namespace")],
+            &[],
+        );
+        let err = Settings::default().resolve(&e).unwrap_err();
+        let ConfigError::Invalid(v) = err else {
+            panic!("expected schema violations, got {err}");
+        };
+        assert_eq!(v.pairs(), vec![("/namespace", "pattern")]);
+
+        let s = Settings {
+            memory_request: Some("lots".into()),
+            ..Default::default()
+        };
+        let ConfigError::Invalid(v) = s.resolve(&env(&[], &[])).unwrap_err() else {
+            panic!("expected schema violations");
+        };
+        assert_eq!(
+            v.pairs(),
+            vec![("/defaults/resources/requests/memory", "pattern")]
+        );
+    }
+
+    #[test]
+    fn a_missing_kubeconfig_file_is_named() {
+        let s = Settings {
+            kubeconfig: Some("/nope".into()),
+            ..Default::default()
+        };
+        let err = s.resolve(&env(&[], &[])).unwrap_err().to_string();
+        assert!(err.contains("/nope does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! mcp-runtime: a Kubernetes control plane for Model Context Protocol servers.
+//!
+//! The data path (see README and `../shared/design/architecture.md`): a server document is
+//! checked against `schemas/` ([`schema`]), parsed into [`crd`] types, rendered into manifests
+//! without I/O ([`render`]). [`config`] resolves the control plane's own settings.
+
+pub mod config;
+pub mod crd;
+pub mod input;
+pub mod render;
+pub mod schema;

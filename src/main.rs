@@ -1,0 +1,170 @@
+//! The `mcp-runtime` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mcp_runtime::config::{ProcessEnvironment, Settings};
+use mcp_runtime::input::read_document;
+use mcp_runtime::render::{RenderError, render_document};
+use mcp_runtime::schema::SchemaKind;
+
+/// Exit code for input the user must fix (schema violations, unreadable documents).
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-runtime",
+    version,
+    about = "Run MCP servers on Kubernetes, customised by WebAssembly policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate an MCP server document and print the manifests it becomes (no cluster needed).
+    Render {
+        /// The server document, JSON or YAML (`-` for stdin).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Print or check against the JSON Schemas.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+    /// Print the resolved settings (flags, MCP_RUNTIME_*, ARCHESTRA_ORCHESTRATOR_*) as JSON.
+    Config {
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Print a schema.
+    Show { kind: SchemaKind },
+    /// Check a document against a schema; prints every violation with its JSON path.
+    Check {
+        kind: SchemaKind,
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(message)) => {
+            eprintln!("{message}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    /// The user's input is wrong: exit 2.
+    Invalid(String),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Render {
+            file,
+            output,
+            settings,
+        } => {
+            let config = settings
+                .resolve(&ProcessEnvironment)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            let doc = read_document(&file).map_err(|e| Failure::Invalid(e.to_string()))?;
+            let manifests = match render_document(&doc, &config.render_context()) {
+                Ok(m) => m,
+                Err(
+                    e @ (RenderError::Invalid(_)
+                    | RenderError::Shape { .. }
+                    | RenderError::Name
+                    | RenderError::EnvSource { .. }),
+                ) => {
+                    return Err(Failure::Invalid(format!("{}: {e}", file.display())));
+                }
+            };
+            print_objects(&manifests.objects(), output)?;
+            if let Some(url) = &manifests.endpoint {
+                eprintln!("endpoint: {url}");
+            }
+            Ok(())
+        }
+        Command::Schema { command } => match command {
+            SchemaCommand::Show { kind } => {
+                println!("{}", kind.source().trim_end());
+                Ok(())
+            }
+            SchemaCommand::Check { kind, file } => {
+                let doc = read_document(&file).map_err(|e| Failure::Invalid(e.to_string()))?;
+                kind.validate(&doc)
+                    .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
+                println!("{}: valid {}", file.display(), kind.file_name());
+                Ok(())
+            }
+        },
+        Command::Config { settings } => {
+            let config = settings
+                .resolve(&ProcessEnvironment)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+fn print_objects(objects: &[serde_json::Value], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Format::Yaml => {
+            for (i, o) in objects.iter().enumerate() {
+                if i > 0 {
+                    println!("---");
+                }
+                print!("{}", serde_norway::to_string(o)?);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Pure rendering: an MCP server document in, Kubernetes manifests out. No I/O, no clock, no
+//! randomness, so the same input always gives byte-identical output (golden tests rely on it,
+//! and server-side apply of an unchanged server writes nothing).
+
+pub mod deployment;
+pub mod labels;
+pub mod names;
+pub mod secret;
+pub mod service;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::crd::{McpServerSpec, ResourceList, Resources};
+use crate::schema::{SchemaKind, Violations};
+
+pub use names::ServerNames;
+
+/// What rendering needs besides the server: where it goes and the runtime's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderContext {
+    pub namespace: String,
+    pub defaults: Defaults,
+}
+
+/// Defaults from the runtime's configuration, applied where the server says nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defaults {
+    /// Image for servers that give a command but no image.
+    pub image: String,
+    pub resources: Resources,
+    pub run_as_user: Option<i64>,
+    pub read_only_root_filesystem: bool,
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+impl Default for Defaults {
+    /// The reference system's defaults: requests cpu 50m, memory 128Mi, ephemeral-storage 256Mi;
+    /// limits memory 512Mi, ephemeral-storage 1Gi; no CPU limit (throttling MCP servers that
+    /// burst on a tool call hurts more than it protects).
+    fn default() -> Self {
+        Defaults {
+            image: DEFAULT_BASE_IMAGE.into(),
+            resources: Resources {
+                requests: ResourceList {
+                    cpu: Some("50m".into()),
+                    memory: Some("128Mi".into()),
+                    ephemeral_storage: Some("256Mi".into()),
+                },
+                limits: ResourceList {
+                    cpu: None,
+                    memory: Some("512Mi".into()),
+                    ephemeral_storage: Some("1Gi".into()),
+                },
+            },
+            run_as_user: None,
+            read_only_root_filesystem: false,
+            termination_grace_period_seconds: None,
+        }
+    }
+}
+
+/// Base image used when neither the server nor the configuration names one.
+pub const DEFAULT_BASE_IMAGE: &str =
+    "europe-west1-docker.pkg.dev/friendly-path-465518-r6/archestra-public/mcp-server-base:latest";
+
+impl Default for RenderContext {
+    fn default() -> Self {
+        RenderContext {
+            namespace: "default".into(),
+            defaults: Defaults::default(),
+        }
+    }
+}
+
+/// Everything one server turns into, in the order it is applied.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Manifests {
+    /// The server's own Secret with its secret values (only when it has some).
+    pub secret: Option<Secret>,
+    /// The pull Secret built from registry credentials (only when there are some).
+    pub pull_secret: Option<Secret>,
+    pub deployment: Deployment,
+    /// Only for `streamable-http` servers.
+    pub service: Option<Service>,
+    /// Where clients reach the server, when it has a Service.
+    #[serde(skip)]
+    pub endpoint: Option<String>,
+    #[serde(skip)]
+    pub names: ServerNames,
+}
+
+impl Manifests {
+    /// Every object with `apiVersion` and `kind`, in apply order (Secrets before the Deployment
+    /// that reads them).
+    pub fn objects(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut push = |api_version: &str, kind: &str, v: Value| {
+            if let Value::Object(mut m) = v {
+                // Put apiVersion/kind first for readable output.
+                let mut o = serde_json::Map::new();
+                o.insert("apiVersion".into(), api_version.into());
+                o.insert("kind".into(), kind.into());
+                o.append(&mut m);
+                out.push(Value::Object(o));
+            }
+        };
+        for s in [&self.secret, &self.pull_secret].into_iter().flatten() {
+            push("v1", "Secret", to_value(s));
+        }
+        push("apps/v1", "Deployment", to_value(&self.deployment));
+        if let Some(s) = &self.service {
+            push("v1", "Service", to_value(s));
+        }
+        out
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    // k8s-openapi types always serialise to JSON objects.
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0}")]
+    Invalid(#[from] Violations),
+    #[error("the document does not fit the MCP server types at {path}: {message}")]
+    Shape { path: String, message: String },
+    #[error("server name has no ASCII letter or digit, so it cannot name Kubernetes objects")]
+    Name,
+    #[error(
+        "environment variable {name} must have exactly one of value, secretValue, secretKeyRef, configMapKeyRef"
+    )]
+    EnvSource { name: String },
+}
+
+/// Validates a raw document against `schemas/mcp-server.schema.json`, then parses it.
+pub fn parse_document(doc: &Value) -> Result<McpServerSpec, RenderError> {
+    SchemaKind::McpServer.validate(doc)?;
+    // The schema already checked the shape; this only fails if the types and the schema drift.
+    // The message names the path, never the value.
+    serde_path_to_error::deserialize(doc).map_err(|e| RenderError::Shape {
+        path: format!("/{}", e.path().to_string().replace('.', "/")),
+        message: "does not match the MCP server types".into(),
+    })
+}
+
+/// Renders a server into its manifests.
+pub fn render(spec: &McpServerSpec, ctx: &RenderContext) -> Result<Manifests, RenderError> {
+    let names = ServerNames::new(&spec.name).ok_or(RenderError::Name)?;
+    let deployment = deployment::deployment(spec, &names, ctx)?;
+    Ok(Manifests {
+        secret: secret::env_secret(spec, &names, &ctx.namespace),
+        pull_secret: secret::pull_secret(spec, &names, &ctx.namespace),
+        service: service::service(spec, &names, &ctx.namespace),
+        endpoint: service::endpoint(spec, &names, &ctx.namespace),
+        deployment,
+        names,
+    })
+}
+
+/// Validates, parses and renders a raw document.
+pub fn render_document(doc: &Value, ctx: &RenderContext) -> Result<Manifests, RenderError> {
+    render(&parse_document(doc)?, ctx)
+}

@@ -1,0 +1,174 @@
+//! Object names and label values derived from a server's name.
+//!
+//! The name a person gives a server is free text. It is sanitised exactly like the reference
+//! system did (lowercase, whitespace runs to `-`, everything outside `[a-z0-9.-]` dropped, runs of
+//! `-` and `.` collapsed, non-alphanumerics trimmed from both ends) so that a legacy bare Pod named
+//! `mcp-<slug>` is found and migrated. Names longer than the Kubernetes limit are cut and get an
+//! 8-hex-digit hash of the full original name, so long names stay distinct and stable.
+
+use sha2::{Digest, Sha256};
+
+/// Longest DNS-1123 subdomain (Deployment and Secret names).
+pub const SUBDOMAIN_MAX: usize = 253;
+/// Longest DNS-1123/1035 label (Service names, label values).
+pub const LABEL_MAX: usize = 63;
+/// Prefix of every object a server owns (also the legacy bare Pod's prefix).
+pub const PREFIX: &str = "mcp-";
+/// Name of the server's own Secret: `<deployment>-secrets`.
+pub const SECRET_SUFFIX: &str = "-secrets";
+/// Name of the server's pull Secret for registry credentials: `<deployment>-pull`.
+pub const PULL_SECRET_SUFFIX: &str = "-pull";
+
+/// All names of one server's objects, computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerNames {
+    /// The sanitised name without prefix.
+    pub slug: String,
+    /// Deployment (and legacy bare Pod) name: `mcp-<slug>`, at most 253 characters.
+    pub deployment: String,
+    /// The server's own Secret.
+    pub secret: String,
+    /// The pull Secret built from registry credentials.
+    pub pull_secret: String,
+    /// Service name: a DNS-1035 label of at most 63 characters.
+    pub service: String,
+    /// Value of the selector label; equal to the Service name.
+    pub instance: String,
+}
+
+impl ServerNames {
+    /// Derives every name from the server's name. `None` when nothing of the name survives
+    /// sanitising (the schema refuses such names: they need one ASCII letter or digit).
+    pub fn new(name: &str) -> Option<ServerNames> {
+        let slug = sanitize(name);
+        if slug.is_empty() {
+            return None;
+        }
+        let base = format!("{PREFIX}{slug}");
+        let deployment = fit(&base, SUBDOMAIN_MAX, name);
+        let secret = format!(
+            "{}{SECRET_SUFFIX}",
+            fit(&base, SUBDOMAIN_MAX - SECRET_SUFFIX.len(), name)
+        );
+        let pull_secret = format!(
+            "{}{PULL_SECRET_SUFFIX}",
+            fit(&base, SUBDOMAIN_MAX - PULL_SECRET_SUFFIX.len(), name)
+        );
+        let label_base = collapse(&base.replace('.', "-"), '-');
+        let service = fit(&label_base, LABEL_MAX, name);
+        Some(ServerNames {
+            slug,
+            deployment,
+            secret,
+            pull_secret,
+            instance: service.clone(),
+            service,
+        })
+    }
+}
+
+/// The reference system's RFC 1123 sanitiser (`ensureStringIsRfc1123Compliant`).
+pub fn sanitize(input: &str) -> String {
+    let lowered = input.to_lowercase();
+    let mut dashed = String::with_capacity(lowered.len());
+    let mut in_space = false;
+    for c in lowered.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                dashed.push('-');
+            }
+            in_space = true;
+        } else {
+            in_space = false;
+            dashed.push(c);
+        }
+    }
+    let kept: String = dashed
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')
+        .collect();
+    let collapsed = collapse(&collapse(&kept, '-'), '.');
+    collapsed
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+fn collapse(s: &str, ch: char) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev = false;
+    for c in s.chars() {
+        if c == ch {
+            if !prev {
+                out.push(c);
+            }
+            prev = true;
+        } else {
+            prev = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `name` if it fits in `max`; otherwise a prefix, trimmed to end alphanumeric, then `-` and the
+/// first 8 hex digits of sha256(`original`). All inputs are ASCII here.
+pub fn fit(name: &str, max: usize, original: &str) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash = short_hash(original.as_bytes());
+    let keep = max - hash.len() - 1;
+    let head = name[..keep].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{head}-{hash}")
+}
+
+/// First 8 hex digits of sha256.
+pub fn short_hash(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("firecrawl - joey", "firecrawl-joey")]
+    #[case("Servér", "servr")]
+    #[case("测试Server", "server")]
+    #[case("Server.v2.0", "server.v2.0")]
+    #[case("Server...Name", "server.name")]
+    #[case("--a__b--", "ab")]
+    #[case("123 go", "123-go")]
+    #[case("@@@", "")]
+    fn sanitizes_like_the_reference(#[case] input: &str, #[case] expected: &str) {
+        assert_eq!(sanitize(input), expected);
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_stable_distinct_hash() {
+        let a = "a".repeat(300);
+        let b = format!("{}b", "a".repeat(299));
+        let na = ServerNames::new(&a).unwrap();
+        let nb = ServerNames::new(&b).unwrap();
+        assert_eq!(na.deployment.len(), SUBDOMAIN_MAX);
+        assert_eq!(na.service.len(), LABEL_MAX);
+        assert!(na.secret.len() <= SUBDOMAIN_MAX && na.secret.ends_with(SECRET_SUFFIX));
+        assert_ne!(na.deployment, nb.deployment);
+        assert_ne!(na.service, nb.service);
+        assert_eq!(na, ServerNames::new(&a).unwrap());
+    }
+
+    #[test]
+    fn dots_become_dashes_only_where_labels_need_it() {
+        let n = ServerNames::new("Server.v2.0").unwrap();
+        assert_eq!(n.deployment, "mcp-server.v2.0");
+        assert_eq!(n.service, "mcp-server-v2-0");
+        assert_eq!(n.secret, "mcp-server.v2.0-secrets");
+    }
+
+    #[test]
+    fn nothing_left_means_no_names() {
+        assert_eq!(ServerNames::new("测试"), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! Test harness for integration tests against the real local cluster (deploy/local-cluster).
+//!
+//! Each test gets its own namespace, deleted when the guard drops, so tests run in parallel.
+//! There is no fallback to a fake: without a cluster these tests fail and say how to start one.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+/// The kubeconfig of the cluster under test: `MCP_RUNTIME_TEST_KUBECONFIG`, else the one
+/// deploy/local-cluster/up.sh writes.
+pub fn kubeconfig_path() -> PathBuf {
+    if let Ok(p) = std::env::var("MCP_RUNTIME_TEST_KUBECONFIG") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("MCP_RUNTIME_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcp-runtime")
+        });
+    cache.join("cluster/kubeconfig")
+}
+
+pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!(
+            "no test cluster: cannot read {} ({e}). Start one with deploy/local-cluster/up.sh \
+             or set MCP_RUNTIME_TEST_KUBECONFIG",
+            path.display()
+        )
+    });
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig of the test cluster is usable");
+    config.read_timeout = Some(Duration::from_secs(60));
+    Client::try_from(config).expect("client for the test cluster")
+}
+
+/// A namespace of one test, deleted (with everything in it) when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    pub client: Client,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestNamespace {
+    pub async fn new(test: &str) -> TestNamespace {
+        let client = client().await;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let suffix = format!("{:x}", (nanos ^ (std::process::id() << 8)) + n);
+        let prefix: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect();
+        let name = format!("t-{}-{suffix}", prefix.to_lowercase());
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([("mcp-runtime.dev/test".to_string(), "true".to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        // The ServiceAccount admission plugin refuses pods until the namespace's default
+        // ServiceAccount exists; wait for the controller-manager to make it.
+        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(client.clone(), &name);
+        for _ in 0..200 {
+            if sas.get_opt("default").await.ok().flatten().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        TestNamespace { name, client }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let path = kubeconfig_path();
+        // Drop cannot await; delete from a thread with its own runtime so a failing test still
+        // cleans up after itself.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(kc) = Kubeconfig::read_from(&path) else {
+                    return;
+                };
+                let Ok(config) =
+                    Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await
+                else {
+                    return;
+                };
+                let Ok(client) = Client::try_from(config) else {
+                    return;
+                };
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::background())
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Waits for `cond` on object `name`, failing the test with `what` after `secs` seconds.
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    secs: u64,
+    what: &str,
+    cond: impl kube::runtime::wait::Condition<K>,
+) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
+    let fut = kube::runtime::wait::await_condition(api.clone(), name, cond);
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(Ok(Some(obj))) => obj,
+        Ok(Ok(None)) => panic!("{what}: {name} was deleted while waiting"),
+        Ok(Err(e)) => panic!("{what}: watch failed: {e}"),
+        Err(_) => panic!("{what}: timed out after {secs}s waiting for {name}"),
+    }
+}
