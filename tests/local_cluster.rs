@@ -256,6 +256,10 @@ async fn rendered_examples_are_accepted_by_the_api_server() {
         ..Default::default()
     };
     let ssa = PatchParams::apply("mcp-runtime").force();
+    // The ServiceAccount admission plugin refuses pods whose ServiceAccount does not exist.
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "payments-mcp"}})).unwrap();
+    ns.api().create(&PostParams::default(), &sa).await.unwrap();
     for file in [
         "stdio-filesystem.yaml",
         "http-github.json",
