@@ -8,4 +8,5 @@ pub mod config;
 pub mod crd;
 pub mod input;
 pub mod render;
+pub mod runtime;
 pub mod schema;

@@ -9,6 +9,8 @@ use mcp_runtime::input::read_document;
 use mcp_runtime::render::{RenderError, render_document};
 use mcp_runtime::schema::SchemaKind;
 
+mod serve;
+
 /// Exit code for input the user must fix (schema violations, unreadable documents).
 const EXIT_INVALID: u8 = 2;
 
@@ -46,6 +48,22 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Print the McpServer CRD (as kept in deploy/crd/).
+    Crd,
+    /// Apply the McpServer CRD to the cluster.
+    Install {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Run the controller (with no cluster given: on the built-in local cluster, started if
+    /// needed).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Reconcile only while holding the Lease (several replicas: one leader).
+        #[arg(long, env = "MCP_RUNTIME_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+        leader_elect: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,14 +86,26 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let json_logs = std::env::var("MCP_RUNTIME_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
-    match run(cli.command) {
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json_logs {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid(message)) => {
             eprintln!("{message}");
@@ -100,7 +130,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-fn run(command: Command) -> Result<(), Failure> {
+async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Render {
             file,
@@ -146,6 +176,29 @@ fn run(command: Command) -> Result<(), Failure> {
                 .resolve(&ProcessEnvironment)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::Crd => {
+            print!("{}", serve::crd_yaml()?);
+            Ok(())
+        }
+        Command::Install { settings } => {
+            let config = settings
+                .resolve(&ProcessEnvironment)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            let client = serve::connect(&config).await?;
+            serve::install_crd(&client).await?;
+            println!("installed customresourcedefinition mcpservers.mcp-runtime.dev");
+            Ok(())
+        }
+        Command::Serve {
+            settings,
+            leader_elect,
+        } => {
+            let config = settings
+                .resolve(&ProcessEnvironment)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            serve::serve(config, leader_elect).await?;
             Ok(())
         }
     }

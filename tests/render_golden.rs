@@ -169,7 +169,7 @@ fn rendering_is_deterministic_and_changes_with_secrets() {
             .unwrap()
             .annotations
             .as_ref()
-            .unwrap()["mcp-runtime.dev/secret-hash"]
+            .unwrap()["mcp-runtime.dev/secret-revision"]
             .clone()
     };
     assert_ne!(

@@ -22,27 +22,24 @@ use crate::crd::{EnvSource, ImagePullSecret, McpServerSpec, Probe, ResourceList,
 
 use super::names::ServerNames;
 use super::service::PORT_NAME;
-use super::{RenderContext, RenderError, labels, secret};
+use super::{RenderContext, RenderError, labels};
 
 /// Name of the container running the MCP server (the reference system's name, kept).
 pub const CONTAINER: &str = "mcp-server";
 /// Volume holding the server's own secret values mounted as files (the reference's name).
 pub const OWN_SECRET_VOLUME: &str = "mounted-secrets";
 
+/// The Deployment; `template_extra` are annotations for the pod template only (secret
+/// revision, restart marker), whose change rolls the pods.
 pub fn deployment(
     spec: &McpServerSpec,
     names: &ServerNames,
     ctx: &RenderContext,
+    template_extra: BTreeMap<String, String>,
 ) -> Result<Deployment, RenderError> {
     let labels = labels::labels(spec, names);
     let mut template_annotations = labels::annotations(spec);
-    let secret_data = secret::secret_data(spec);
-    if !secret_data.is_empty() {
-        template_annotations.insert(
-            labels::SECRET_HASH_ANNOTATION.into(),
-            secret::data_hash(&secret_data),
-        );
-    }
+    template_annotations.extend(template_extra);
     let (env, mounts, volumes) = environment(spec, names)?;
     let container = container(spec, ctx, env, mounts);
     let pod = PodSpec {

@@ -16,8 +16,12 @@ pub const SERVER_LABEL: &str = "mcp-runtime.dev/server";
 pub const SERVER_NAME_ANNOTATION: &str = "mcp-runtime.dev/server-name";
 /// Annotation holding the description.
 pub const DESCRIPTION_ANNOTATION: &str = "mcp-runtime.dev/description";
-/// Pod-template annotation with a hash of the server's own Secret data: a change rolls the pods.
-pub const SECRET_HASH_ANNOTATION: &str = "mcp-runtime.dev/secret-hash";
+/// Pod-template annotation that changes whenever the server's own Secret does, so a rotation
+/// rolls the pods: a content hash when rendering from a document, the Secret's
+/// `resourceVersion` in the controller (which never reads secret values).
+pub const SECRET_REVISION_ANNOTATION: &str = "mcp-runtime.dev/secret-revision";
+/// Pod-template annotation naming the McpServer, so a Pod event finds its server.
+pub const OWNER_ANNOTATION: &str = "mcp-runtime.dev/mcpserver";
 /// Pod-template annotation bumped to restart a server (rollout restart).
 pub const RESTARTED_AT_ANNOTATION: &str = "mcp-runtime.dev/restarted-at";
 /// Value of `app.kubernetes.io/managed-by`.

@@ -8,6 +8,8 @@ pub mod names;
 pub mod secret;
 pub mod service;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use serde::Serialize;
@@ -148,10 +150,36 @@ pub fn parse_document(doc: &Value) -> Result<McpServerSpec, RenderError> {
     })
 }
 
-/// Renders a server into its manifests.
+/// What the controller knows beyond the spec: the object names (from the McpServer's
+/// `metadata.name`) and pod-template annotations that roll the pods when they change.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    pub template_annotations: BTreeMap<String, String>,
+}
+
+/// Renders a server document into its manifests (names from the server's name; a content hash
+/// of its secret values on the pod template).
 pub fn render(spec: &McpServerSpec, ctx: &RenderContext) -> Result<Manifests, RenderError> {
     let names = ServerNames::new(&spec.name).ok_or(RenderError::Name)?;
-    let deployment = deployment::deployment(spec, &names, ctx)?;
+    let mut extras = Extras::default();
+    let data = secret::secret_data(spec);
+    if !data.is_empty() {
+        extras.template_annotations.insert(
+            labels::SECRET_REVISION_ANNOTATION.into(),
+            secret::data_hash(&data),
+        );
+    }
+    render_with(spec, names, ctx, extras)
+}
+
+/// Renders with names and extras given by the caller (the controller).
+pub fn render_with(
+    spec: &McpServerSpec,
+    names: ServerNames,
+    ctx: &RenderContext,
+    extras: Extras,
+) -> Result<Manifests, RenderError> {
+    let deployment = deployment::deployment(spec, &names, ctx, extras.template_annotations)?;
     Ok(Manifests {
         secret: secret::env_secret(spec, &names, &ctx.namespace),
         pull_secret: secret::pull_secret(spec, &names, &ctx.namespace),

@@ -44,18 +44,20 @@ impl ServerNames {
         if slug.is_empty() {
             return None;
         }
+        // The hash is of the slug, not the raw name: the controller only knows the McpServer's
+        // `metadata.name` (the slug), and must derive the same names `render` does.
         let base = format!("{PREFIX}{slug}");
-        let deployment = fit(&base, SUBDOMAIN_MAX, name);
+        let deployment = fit(&base, SUBDOMAIN_MAX, &slug);
         let secret = format!(
             "{}{SECRET_SUFFIX}",
-            fit(&base, SUBDOMAIN_MAX - SECRET_SUFFIX.len(), name)
+            fit(&base, SUBDOMAIN_MAX - SECRET_SUFFIX.len(), &slug)
         );
         let pull_secret = format!(
             "{}{PULL_SECRET_SUFFIX}",
-            fit(&base, SUBDOMAIN_MAX - PULL_SECRET_SUFFIX.len(), name)
+            fit(&base, SUBDOMAIN_MAX - PULL_SECRET_SUFFIX.len(), &slug)
         );
         let label_base = collapse(&base.replace('.', "-"), '-');
-        let service = fit(&label_base, LABEL_MAX, name);
+        let service = fit(&label_base, LABEL_MAX, &slug);
         Some(ServerNames {
             slug,
             deployment,
@@ -111,7 +113,8 @@ fn collapse(s: &str, ch: char) -> String {
 }
 
 /// `name` if it fits in `max`; otherwise a prefix, trimmed to end alphanumeric, then `-` and the
-/// first 8 hex digits of sha256(`original`). All inputs are ASCII here.
+/// first 8 hex digits of sha256(`original`), so names sharing a long prefix stay distinct. All
+/// inputs are ASCII here.
 pub fn fit(name: &str, max: usize, original: &str) -> String {
     if name.len() <= max {
         return name.to_string();

@@ -107,3 +107,35 @@ fn meta(spec: &McpServerSpec, names: &ServerNames, name: &str, namespace: &str) 
         ..Default::default()
     }
 }
+
+/// Splits the secret values out of a document: the spec to store (secret values replaced by
+/// references to the server's own Secrets) and those Secrets. What the cluster stores in the
+/// `McpServer` then never holds a secret value, and rendering the stored spec gives the same
+/// Deployment as rendering the document.
+pub fn split(
+    spec: &McpServerSpec,
+    names: &ServerNames,
+    namespace: &str,
+) -> (McpServerSpec, Option<Secret>, Option<Secret>) {
+    let env_secret = env_secret(spec, names, namespace);
+    let pull = pull_secret(spec, names, namespace);
+    let mut stored = spec.clone();
+    for var in &mut stored.env {
+        if var.secret_value.take().is_some() {
+            var.secret_key_ref = Some(crate::crd::KeyRef {
+                name: names.secret.clone(),
+                key: var.name.clone(),
+                optional: false,
+            });
+        }
+    }
+    stored
+        .image_pull_secrets
+        .retain(|p| matches!(p, ImagePullSecret::Existing { .. }));
+    if pull.is_some() {
+        stored.image_pull_secrets.push(ImagePullSecret::Existing {
+            name: names.pull_secret.clone(),
+        });
+    }
+    (stored, env_secret, pull)
+}

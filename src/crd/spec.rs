@@ -1,4 +1,5 @@
-//! The MCP server document: the serde types behind `schemas/mcp-server.schema.json`.
+//! The MCP server document: the serde types behind `schemas/mcp-server.schema.json`, also the
+//! spec of the `McpServer` resource.
 //!
 //! The schema is the contract and is checked first ([`crate::schema`]); these types are what the
 //! rest of the code works with once a document passed it. A test feeds both the same fixtures so
@@ -8,12 +9,31 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
 /// One MCP server, as given to `render`, the HTTP API or stored as an `McpServer` spec.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "mcp-runtime.dev",
+    version = "v1alpha1",
+    kind = "McpServer",
+    plural = "mcpservers",
+    shortname = "mcps",
+    namespaced,
+    status = "super::resource::McpServerStatus",
+    schema = "disabled",
+    printcolumn = r#"{"name":"Transport","type":"string","jsonPath":".spec.transport.type"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".status.endpoint"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpServerSpec {
+    /// Required in documents; in an `McpServer` resource it may be left out and defaults to
+    /// `metadata.name`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -1,0 +1,108 @@
+//! The `McpServer` kind (`mcp-runtime.dev/v1alpha1`, short name `mcps`) and its status.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceValidation, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResourceExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::openapi;
+use super::spec::{McpServer, McpServerSpec};
+
+/// What a server reports; shaped by `schemas/runtime-status.schema.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct McpServerStatus {
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Starting,
+    Running,
+    Degraded,
+    Failed,
+    Stopped,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Starting => "Starting",
+            Phase::Running => "Running",
+            Phase::Degraded => "Degraded",
+            Phase::Failed => "Failed",
+            Phase::Stopped => "Stopped",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub reason: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+impl McpServer {
+    /// The spec as a server document, with `name` defaulted to `metadata.name`.
+    pub fn server_spec(&self) -> McpServerSpec {
+        let mut spec = self.spec.clone();
+        if spec.name.is_empty() {
+            spec.name = self.metadata.name.clone().unwrap_or_default();
+        }
+        spec
+    }
+}
+
+/// The CRD, with the structural schema converted from `schemas/mcp-server.schema.json` and
+/// `schemas/runtime-status.schema.json`.
+pub fn crd() -> CustomResourceDefinition {
+    let mut crd = McpServer::crd();
+    let schema: JSONSchemaProps = serde_json::from_value(json!({
+        "type": "object",
+        "description": "An MCP server run by mcp-runtime.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi::server_spec_schema(),
+            "status": openapi::status_schema(),
+        }
+    }))
+    .unwrap_or_default();
+    for version in &mut crd.spec.versions {
+        version.schema = Some(CustomResourceValidation {
+            open_api_v3_schema: Some(schema.clone()),
+        });
+    }
+    crd
+}

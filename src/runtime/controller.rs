@@ -1,0 +1,360 @@
+//! The controller: each `McpServer` is reconciled into its Deployment and Service by
+//! observe → validate → render → (policies) → migrate → apply → report.
+//!
+//! One watch per kind for all servers (McpServers; managed Deployments, Pods, Services and
+//! Secrets, selected by the `app.kubernetes.io/managed-by=mcp-runtime` label) feeds both the
+//! triggers and the caches the status is computed from: no polling, and an idle fleet makes no
+//! requests. An invalid spec waits for a change; other errors back off per server (1 s doubling
+//! to 5 min), so one broken server never slows the others. Concurrency is bounded by the
+//! settings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::config::RuntimeConfig;
+use crate::crd::{McpServer, McpServerStatus};
+use crate::render::labels::{
+    self, OWNER_ANNOTATION, RESTARTED_AT_ANNOTATION, SECRET_REVISION_ANNOTATION,
+};
+use crate::render::{Extras, Manifests, RenderContext, ServerNames, render_with};
+use crate::schema::SchemaKind;
+
+use super::k8s_deployment::{K8sDeployment, with_kind};
+use super::status::{self, Acceptance, Observed};
+use super::{CONTROLLER_MANAGER, Error};
+
+/// Label selecting every object the controller manages.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mcp-runtime";
+
+/// The seam where the WebAssembly policy chain plugs in: it may change the manifests or deny
+/// the server with a message. Until the plugin host exists, [`NoPolicies`] changes nothing.
+pub trait PolicyChain: Send + Sync {
+    fn apply(&self, server: &McpServer, manifests: &mut Manifests) -> Result<(), String>;
+}
+
+/// No policies: manifests pass unchanged.
+pub struct NoPolicies;
+
+impl PolicyChain for NoPolicies {
+    fn apply(&self, _server: &McpServer, _manifests: &mut Manifests) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What every reconcile shares: the client, settings and the watch caches.
+pub struct Context {
+    pub client: Client,
+    pub namespace: String,
+    pub render: RenderContext,
+    pub deployments: Store<Deployment>,
+    pub pods: Store<Pod>,
+    pub services: Store<PartialObjectMeta<Service>>,
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub recorder: Recorder,
+    pub policies: Arc<dyn PolicyChain>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// Runs the controller until `shutdown` completes (then in-flight reconciles finish).
+pub async fn run(
+    client: Client,
+    config: &RuntimeConfig,
+    policies: Arc<dyn PolicyChain>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = config.namespace.clone();
+    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+
+    let (deployments, dep_writer) = reflector::store();
+    let dep_stream = watcher(
+        Api::<Deployment>::namespaced(client.clone(), &ns),
+        managed.clone(),
+    )
+    .default_backoff()
+    .modify(|d: &mut Deployment| d.managed_fields_mut().clear())
+    .reflect(dep_writer)
+    .touched_objects();
+    let (pods, pod_writer) = reflector::store();
+    let pod_stream = watcher(Api::<Pod>::namespaced(client.clone(), &ns), managed.clone())
+        .default_backoff()
+        .modify(|p: &mut Pod| {
+            p.managed_fields_mut().clear();
+            // Only labels, annotations, and statuses are read; the spec is dead weight.
+            p.spec = None;
+        })
+        .reflect(pod_writer)
+        .touched_objects();
+    let (services, svc_writer) = reflector::store();
+    let svc_stream = watcher(
+        Api::<PartialObjectMeta<Service>>::namespaced(client.clone(), &ns),
+        managed.clone(),
+    )
+    .default_backoff()
+    .reflect(svc_writer)
+    .touched_objects();
+    let (secrets, sec_writer) = reflector::store();
+    // Metadata only: the controller never reads secret values.
+    let sec_stream = watcher(
+        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns),
+        managed,
+    )
+    .default_backoff()
+    .reflect(sec_writer)
+    .touched_objects();
+
+    let reporter = Reporter {
+        controller: CONTROLLER_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        namespace: ns.clone(),
+        render: config.render_context(),
+        deployments,
+        pods,
+        services,
+        secrets,
+        recorder: Recorder::new(client.clone(), reporter),
+        policies,
+        failures: Mutex::new(HashMap::new()),
+    });
+    let mcps: Api<McpServer> = Api::namespaced(client, &ns);
+    let owner_of = |annotations: &BTreeMap<String, String>, ns: Option<String>| {
+        annotations
+            .get(OWNER_ANNOTATION)
+            .map(|n| ObjectRef::<McpServer>::new(n).within(ns.as_deref().unwrap_or_default()))
+    };
+    Controller::new(mcps, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(config.reconcile_concurrency as u16))
+        .owns_stream(dep_stream)
+        .owns_stream(svc_stream)
+        .owns_stream(sec_stream)
+        .watches_stream(pod_stream, move |pod: Pod| {
+            owner_of(pod.annotations(), pod.namespace())
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+/// One reconcile: observe → validate → render → policies → migrate → apply → report.
+async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("reconcile", server = %mcp.name_any());
+    reconcile_server(mcp, ctx).instrument(span).await
+}
+
+async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = mcp.name_any();
+    let Some(names) = ServerNames::new(&name) else {
+        return Ok(Action::await_change());
+    };
+    let spec = mcp.server_spec();
+
+    // Validate against the full JSON Schema: the CRD only carries its structural part.
+    let doc = serde_json::to_value(&spec).unwrap_or_default();
+    if let Err(v) = SchemaKind::McpServer.validate(&doc) {
+        let message = v
+            .violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        report(
+            &mcp,
+            &ctx,
+            &names,
+            &spec,
+            Acceptance::Rejected {
+                reason: "InvalidSpec".into(),
+                message,
+            },
+            None,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
+
+    let mut manifests = match render_with(
+        &spec,
+        names.clone(),
+        &ctx.render,
+        extras(&mcp, &ctx, &names),
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            let acceptance = Acceptance::Rejected {
+                reason: "InvalidSpec".into(),
+                message: e.to_string(),
+            };
+            report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    if let Err(message) = ctx.policies.apply(&mcp, &mut manifests) {
+        let acceptance = Acceptance::Rejected {
+            reason: "PolicyDenied".into(),
+            message,
+        };
+        report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
+        return Ok(Action::await_change());
+    }
+
+    let server = K8sDeployment::new(ctx.client.clone(), &ctx.namespace, names.clone());
+    let owner = mcp
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::NotFound(name.clone()))?;
+    let applied = async {
+        let exists = ctx
+            .deployments
+            .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace))
+            .is_some();
+        if !exists {
+            server
+                .migrate_legacy_pod(&ctx.recorder, &mcp.metadata, &mcp.object_ref(&()))
+                .await?;
+        }
+        let service_exists = ctx
+            .services
+            .get(&ObjectRef::new(&names.service).within(&ctx.namespace))
+            .is_some();
+        server.apply(&manifests, &owner, service_exists).await
+    }
+    .await;
+    let apply_error = applied
+        .as_ref()
+        .err()
+        .map(|e| (e.reason().to_string(), e.to_string()));
+    report(&mcp, &ctx, &names, &spec, Acceptance::Accepted, apply_error).await?;
+    applied?;
+    ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
+    Ok(Action::await_change())
+}
+
+/// Pod-template annotations from the cluster: the server's own Secret's revision (so a
+/// rotation rolls the pods), the restart marker, and the owner for Pod events.
+fn extras(mcp: &McpServer, ctx: &Context, names: &ServerNames) -> Extras {
+    let mut extras = Extras::default();
+    extras
+        .template_annotations
+        .insert(OWNER_ANNOTATION.into(), mcp.name_any());
+    if let Some(at) = mcp.annotations().get(RESTARTED_AT_ANNOTATION) {
+        extras
+            .template_annotations
+            .insert(RESTARTED_AT_ANNOTATION.into(), at.clone());
+    }
+    let secret = ctx
+        .secrets
+        .get(&ObjectRef::new(&names.secret).within(&ctx.namespace));
+    if let Some(rv) = secret.and_then(|s| s.metadata.resource_version.clone()) {
+        extras
+            .template_annotations
+            .insert(SECRET_REVISION_ANNOTATION.into(), format!("rv-{rv}"));
+    }
+    extras
+}
+
+/// Computes the status from the caches and writes it only when it changed.
+async fn report(
+    mcp: &McpServer,
+    ctx: &Context,
+    names: &ServerNames,
+    spec: &crate::crd::McpServerSpec,
+    acceptance: Acceptance,
+    apply_error: Option<(String, String)>,
+) -> Result<(), Error> {
+    let deployment = ctx
+        .deployments
+        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
+    let selector = labels::selector(names);
+    let pods = ctx.pods.state_filter(|p| {
+        p.labels().get(labels::SERVER_LABEL) == selector.get(labels::SERVER_LABEL)
+    });
+    let has_secret = ctx
+        .secrets
+        .get(&ObjectRef::new(&names.secret).within(&ctx.namespace))
+        .is_some();
+    let observed = Observed {
+        generation: mcp.metadata.generation,
+        wanted_replicas: spec.replicas,
+        stopped: spec.stopped,
+        acceptance,
+        deployment: deployment.as_deref(),
+        pods: pods.iter().map(|p| p.as_ref()).collect(),
+        endpoint: crate::render::service::endpoint(spec, names, &ctx.namespace),
+        deployment_name: names.deployment.clone(),
+        service_name: matches!(spec.transport, crate::crd::Transport::StreamableHttp { .. })
+            .then(|| names.service.clone()),
+        secret_name: has_secret.then(|| names.secret.clone()),
+        apply_error,
+    };
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new = status::derive(&observed, mcp.status.as_ref(), &now);
+    if mcp.status.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    if let Some(old) = &mcp.status {
+        if old.phase != new.phase {
+            info!(server = %mcp.name_any(), from = old.phase.as_str(), to = new.phase.as_str(), "phase changed");
+        }
+    }
+    let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let body = serde_json::json!({
+        "apiVersion": "mcp-runtime.dev/v1alpha1",
+        "kind": "McpServer",
+        "status": with_kind(&new, "", "").as_object().map(|m| {
+            let mut m = m.clone();
+            m.remove("apiVersion");
+            m.remove("kind");
+            m
+        }),
+    });
+    api.patch_status(
+        &mcp.name_any(),
+        &PatchParams::apply(CONTROLLER_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = mcp.name_any();
+    let attempts = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(name.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(1u64 << attempts.min(9).saturating_sub(1))
+        .min(Duration::from_secs(300));
+    warn!(server = %name, reason = error.reason(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The status of an McpServer with nothing observed yet (for callers that need a default).
+pub fn empty_status() -> McpServerStatus {
+    McpServerStatus::default()
+}

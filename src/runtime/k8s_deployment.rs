@@ -1,0 +1,163 @@
+//! One MCP server's objects in the cluster (the reference's `K8sDeployment`): migration of a
+//! legacy bare Pod, server-side apply of the Deployment and Service, removal of a Service the
+//! transport no longer needs.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, Resource};
+use tracing::{info, warn};
+
+use crate::render::{Manifests, ServerNames};
+
+use super::{CONTROLLER_MANAGER, Error, Result};
+
+/// How long the migration waits for a legacy Pod to be gone before the Deployment is created.
+pub const MIGRATION_WAIT: Duration = Duration::from_secs(60);
+
+pub struct K8sDeployment {
+    pub names: ServerNames,
+    pub namespace: String,
+    client: Client,
+}
+
+impl K8sDeployment {
+    pub fn new(client: Client, namespace: &str, names: ServerNames) -> Self {
+        K8sDeployment {
+            names,
+            namespace: namespace.to_string(),
+            client,
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The seed's migration: a Pod named like the Deployment that no ReplicaSet owns is a legacy
+    /// bare Pod; delete it (pinned to its UID, so a replacement is never hit) and wait until it
+    /// is gone. A ReplicaSet-owned Pod is left alone. Returns whether a Pod was migrated.
+    pub async fn migrate_legacy_pod(
+        &self,
+        recorder: &Recorder,
+        owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        owner_ref: &k8s_openapi::api::core::v1::ObjectReference,
+    ) -> Result<bool> {
+        let pods: Api<Pod> = self.api();
+        let name = &self.names.deployment;
+        let Some(pod) = pods.get_opt(name).await? else {
+            return Ok(false);
+        };
+        let owned_by_replicaset = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "ReplicaSet");
+        if owned_by_replicaset {
+            return Ok(false);
+        }
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return Ok(false);
+        };
+        info!(server = owner.name.as_deref().unwrap_or_default(), pod = %name, "found legacy bare pod, deleting it for migration to a Deployment");
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match pods.delete(name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let gone = tokio::time::timeout(
+            MIGRATION_WAIT,
+            await_condition(pods.clone(), name, conditions::is_deleted(&uid)),
+        )
+        .await;
+        if gone.is_err() {
+            return Err(Error::MigrationTimeout {
+                pod: name.clone(),
+                seconds: MIGRATION_WAIT.as_secs(),
+            });
+        }
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "MigratedLegacyPod".into(),
+            note: Some(format!(
+                "deleted legacy bare pod {name} (uid {uid}) before creating Deployment {name}"
+            )),
+            action: "Migrate".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, owner_ref).await {
+            warn!(error = %e, "could not record the migration event");
+        }
+        Ok(true)
+    }
+
+    /// Applies the Deployment and the Service (server-side apply, field manager `mcp-runtime`,
+    /// forced: the controller owns these fields). Removes the Service when there is none to
+    /// apply and `service_exists` says one is there.
+    pub async fn apply(
+        &self,
+        manifests: &Manifests,
+        owner: &OwnerReference,
+        service_exists: bool,
+    ) -> Result<()> {
+        let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
+        let mut deployment = manifests.deployment.clone();
+        deployment.metadata.owner_references = Some(vec![owner.clone()]);
+        let deployment = with_kind(&deployment, "apps/v1", "Deployment");
+        self.api::<Deployment>()
+            .patch(&self.names.deployment, &pp, &Patch::Apply(&deployment))
+            .await?;
+        match &manifests.service {
+            Some(service) => {
+                let mut service = service.clone();
+                service.metadata.owner_references = Some(vec![owner.clone()]);
+                let service = with_kind(&service, "v1", "Service");
+                self.api::<Service>()
+                    .patch(&self.names.service, &pp, &Patch::Apply(&service))
+                    .await?;
+            }
+            None if service_exists => {
+                match self
+                    .api::<Service>()
+                    .delete(&self.names.service, &DeleteParams::default())
+                    .await
+                {
+                    Ok(_) => {
+                        info!(service = %self.names.service, "removed the Service: the server no longer speaks streamable-http")
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// A typed object as JSON with `apiVersion` and `kind`, which server-side apply requires.
+pub fn with_kind<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), api_version.into());
+        m.insert("kind".into(), kind.into());
+    }
+    v
+}

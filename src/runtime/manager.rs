@@ -1,0 +1,272 @@
+//! `McpServerRuntimeManager`: the entry point the CLI and the HTTP API use to create, update,
+//! start, stop, restart and remove servers, and to read their status and logs.
+//!
+//! It keeps no state: every operation is a change to an `McpServer` resource (starting and
+//! stopping are spec changes, restarting is an annotation) that the controller then
+//! reconciles. Secret values are split off into the server's own Secret, owned by the
+//! McpServer so it goes with it; the resource stores only references.
+
+use std::collections::BTreeMap;
+
+use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{DeleteParams, ListParams, LogParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::crd::{McpServer, McpServerSpec, McpServerStatus};
+use crate::render::deployment::CONTAINER;
+use crate::render::labels::{self, RESTARTED_AT_ANNOTATION};
+use crate::render::{RenderError, ServerNames, parse_document, secret};
+
+use super::k8s_deployment::with_kind;
+use super::{API_MANAGER, Error, Result};
+
+#[derive(Clone)]
+pub struct McpServerRuntimeManager {
+    client: Client,
+    namespace: String,
+}
+
+impl McpServerRuntimeManager {
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        McpServerRuntimeManager {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Validates a server document and splits it into the resource to store and its Secrets.
+    fn prepare(&self, doc: &Value) -> Result<(String, McpServerSpec, Vec<Secret>)> {
+        let spec = parse_document(doc).map_err(|source| Error::Render {
+            name: doc
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            source,
+        })?;
+        let names = ServerNames::new(&spec.name).ok_or_else(|| Error::Render {
+            name: spec.name.clone(),
+            source: RenderError::Name,
+        })?;
+        let (stored, env, pull) = secret::split(&spec, &names, &self.namespace);
+        Ok((
+            names.slug.clone(),
+            stored,
+            env.into_iter().chain(pull).collect(),
+        ))
+    }
+
+    /// Creates a server; fails with [`Error::AlreadyExists`] when one of that name exists.
+    pub async fn create(&self, doc: &Value) -> Result<McpServer> {
+        let (name, spec, secrets) = self.prepare(doc)?;
+        let mcp = McpServer {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.namespace.clone()),
+                ..Default::default()
+            },
+            spec,
+            status: None,
+        };
+        let pp = PostParams {
+            field_manager: Some(API_MANAGER.into()),
+            ..Default::default()
+        };
+        let created = match self.api::<McpServer>().create(&pp, &mcp).await {
+            Ok(c) => c,
+            Err(kube::Error::Api(s)) if s.code == 409 => return Err(Error::AlreadyExists(name)),
+            Err(e) => return Err(e.into()),
+        };
+        self.apply_secrets(&created, secrets).await?;
+        Ok(created)
+    }
+
+    /// Replaces a server's spec (server-side apply as `mcp-runtime-api`, never forced). With
+    /// `resource_version`, the update only happens if the server is still at that version.
+    pub async fn update(&self, doc: &Value, resource_version: Option<String>) -> Result<McpServer> {
+        let (name, spec, secrets) = self.prepare(doc)?;
+        let api = self.api::<McpServer>();
+        let current = api
+            .get_opt(&name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        let mut body = json!({
+            "apiVersion": "mcp-runtime.dev/v1alpha1",
+            "kind": "McpServer",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        if let Some(rv) = resource_version {
+            body["metadata"]["resourceVersion"] = rv.into();
+        }
+        let updated = match api
+            .patch(
+                &name,
+                &PatchParams::apply(API_MANAGER),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(u) => u,
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                return Err(Error::Conflict {
+                    name,
+                    message: s.message,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let _ = current;
+        self.apply_secrets(&updated, secrets).await?;
+        Ok(updated)
+    }
+
+    /// The server's own Secrets, owned by the McpServer (garbage-collected with it).
+    async fn apply_secrets(&self, owner: &McpServer, secrets: Vec<Secret>) -> Result<()> {
+        let Some(owner_ref) = owner.controller_owner_ref(&()) else {
+            return Ok(());
+        };
+        for mut s in secrets {
+            s.metadata.owner_references = Some(vec![owner_ref.clone()]);
+            let name = s.name_any();
+            self.api::<Secret>()
+                .patch(
+                    &name,
+                    &PatchParams::apply(API_MANAGER).force(),
+                    &Patch::Apply(with_kind(&s, "v1", "Secret")),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn patch_spec(&self, name: &str, patch: Value) -> Result<McpServer> {
+        match self
+            .api::<McpServer>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(m) => Ok(m),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::NotFound(name.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts (unpauses) a stopped server.
+    pub async fn start(&self, name: &str) -> Result<McpServer> {
+        self.patch_spec(name, json!({"spec": {"stopped": false}}))
+            .await
+    }
+
+    /// Stops a server: scaled to zero, configuration, Secret and Service kept.
+    pub async fn stop(&self, name: &str) -> Result<McpServer> {
+        self.patch_spec(name, json!({"spec": {"stopped": true}}))
+            .await
+    }
+
+    /// Restarts a server's pods with a rolling restart (a new pod-template annotation).
+    pub async fn restart(&self, name: &str) -> Result<McpServer> {
+        let at = k8s_openapi::jiff::Timestamp::now().to_string();
+        self.patch_spec(
+            name,
+            json!({"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}),
+        )
+        .await
+    }
+
+    /// Removes a server; its Deployment, Service and Secrets are garbage-collected.
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        match self
+            .api::<McpServer>()
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::NotFound(name.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get(&self, name: &str) -> Result<McpServer> {
+        self.api::<McpServer>()
+            .get_opt(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.into()))
+    }
+
+    pub async fn status(&self, name: &str) -> Result<Option<McpServerStatus>> {
+        Ok(self.get(name).await?.status)
+    }
+
+    pub async fn list(&self) -> Result<Vec<McpServer>> {
+        Ok(self
+            .api::<McpServer>()
+            .list(&ListParams::default())
+            .await?
+            .items)
+    }
+
+    /// The server's pods, running ones first.
+    async fn pods(&self, name: &str) -> Result<Vec<Pod>> {
+        let names = ServerNames::new(name).ok_or_else(|| Error::NotFound(name.into()))?;
+        let selector: BTreeMap<_, _> = labels::selector(&names);
+        let selector = selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut pods = self
+            .api::<Pod>()
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items;
+        pods.sort_by_key(|p| {
+            p.status.as_ref().and_then(|s| s.phase.clone()).as_deref() != Some("Running")
+        });
+        Ok(pods)
+    }
+
+    /// Log lines of the server's MCP container, through the API server; with `follow`, the
+    /// stream stays open.
+    pub async fn logs(
+        &self,
+        name: &str,
+        tail: Option<i64>,
+        follow: bool,
+    ) -> Result<impl Stream<Item = Result<String>> + use<>> {
+        let pod = self
+            .pods(name)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("{name} (no pod)")))?;
+        let params = LogParams {
+            container: Some(CONTAINER.into()),
+            follow,
+            tail_lines: tail,
+            ..Default::default()
+        };
+        let reader = self
+            .api::<Pod>()
+            .log_stream(&pod.name_any(), &params)
+            .await?;
+        Ok(reader
+            .lines()
+            .map_err(|e| Error::Config(format!("log stream: {e}")))
+            .boxed())
+    }
+}

@@ -1,0 +1,57 @@
+//! Everything that talks to the Kubernetes API server: the controller that reconciles
+//! `McpServer`s into Deployments, Secrets and Services ([`controller`]), one server's objects
+//! ([`k8s_deployment::K8sDeployment`]), the manager the CLI and the HTTP API call
+//! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status.
+
+pub mod client;
+pub mod controller;
+pub mod k8s_deployment;
+pub mod leader;
+pub mod manager;
+pub mod status;
+
+/// Field manager of the controller (children and status; forces).
+pub const CONTROLLER_MANAGER: &str = "mcp-runtime";
+/// Field manager of the API facade (specs and the servers' own Secrets; never forces).
+pub const API_MANAGER: &str = "mcp-runtime-api";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("server {name}: {source}")]
+    Render {
+        name: String,
+        source: crate::render::RenderError,
+    },
+    #[error("server {0} not found")]
+    NotFound(String),
+    #[error("server {0} already exists")]
+    AlreadyExists(String),
+    #[error("server {name}: {message}")]
+    Conflict { name: String, message: String },
+    #[error("kubeconfig: {0}")]
+    Config(String),
+    #[error("legacy pod {pod} was not gone after {seconds}s")]
+    MigrationTimeout { pod: String, seconds: u64 },
+}
+
+impl Error {
+    /// A short CamelCase category, used as the Event and condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "Conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 422 => "Rejected",
+            Error::Kube(kube::Error::Api(s)) if s.code == 403 => "Forbidden",
+            Error::Kube(_) => "ApiError",
+            Error::Render { .. } => "InvalidSpec",
+            Error::NotFound(_) => "NotFound",
+            Error::AlreadyExists(_) => "AlreadyExists",
+            Error::Conflict { .. } => "Conflict",
+            Error::Config(_) => "Config",
+            Error::MigrationTimeout { .. } => "MigrationTimeout",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,477 @@
+//! Status of one server, derived from what the watches saw: its Deployment and its Pods.
+//!
+//! Pure: the same observations give the same status, and `lastTransitionTime` moves only when a
+//! condition's status really changes, so an idle server's status is never rewritten. Conditions
+//! are the contract (Accepted, Progressing, Available, Ready); the phase is derived from them.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::crd::resource::{LastError, McpServerStatus, Phase};
+use crate::render::deployment::CONTAINER;
+
+/// Waiting reasons that will not fix themselves without a change (the reference's list).
+pub const TERMINAL_WAITING: &[&str] = &[
+    "CrashLoopBackOff",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "InvalidImageName",
+];
+/// Waiting reasons that may clear up on their own (registry outage, slow pull).
+pub const TRANSIENT_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull"];
+
+/// Whether the spec was accepted, and if not why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    Accepted,
+    Rejected { reason: String, message: String },
+}
+
+/// Everything the status is computed from.
+pub struct Observed<'a> {
+    pub generation: Option<i64>,
+    pub wanted_replicas: i32,
+    pub stopped: bool,
+    pub acceptance: Acceptance,
+    pub deployment: Option<&'a Deployment>,
+    pub pods: Vec<&'a Pod>,
+    pub endpoint: Option<String>,
+    pub deployment_name: String,
+    pub service_name: Option<String>,
+    pub secret_name: Option<String>,
+    /// An apply or migration error of this reconcile.
+    pub apply_error: Option<(String, String)>,
+}
+
+/// Derives the status; `previous` keeps transition times of unchanged conditions.
+pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) -> McpServerStatus {
+    let generation = o.generation;
+    let mut conditions = Vec::new();
+    let mut cond = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let last = previous
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == type_))
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.clone());
+        conditions.push(Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time: last,
+        });
+    };
+
+    let base = McpServerStatus {
+        observed_generation: generation,
+        deployment_name: Some(o.deployment_name.clone()),
+        service_name: o.service_name.clone(),
+        secret_name: o.secret_name.clone(),
+        endpoint: o.endpoint.clone(),
+        ..Default::default()
+    };
+
+    if let Acceptance::Rejected { reason, message } = &o.acceptance {
+        cond("Accepted", false, reason, message.clone());
+        cond(
+            "Ready",
+            false,
+            reason,
+            "not deployed: the spec was not accepted".into(),
+        );
+        return McpServerStatus {
+            phase: Phase::Failed,
+            conditions,
+            last_error: Some(LastError {
+                reason: reason.clone(),
+                message: message.clone(),
+                ..Default::default()
+            }),
+            ..base
+        };
+    }
+    cond("Accepted", true, "Valid", "spec accepted".into());
+
+    let wanted = if o.stopped { 0 } else { o.wanted_replicas };
+    let dstatus = o.deployment.and_then(|d| d.status.as_ref());
+    let ready = dstatus.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let updated = dstatus.and_then(|s| s.updated_replicas).unwrap_or(0);
+    let total = dstatus.and_then(|s| s.replicas).unwrap_or(0);
+    let dep_generation = o.deployment.and_then(|d| d.metadata.generation);
+    let observed_gen = dstatus.and_then(|s| s.observed_generation);
+    let rolled_out = o.deployment.is_some()
+        && observed_gen >= dep_generation
+        && updated >= wanted
+        && total == updated;
+
+    // Progressing
+    match o.deployment {
+        None => cond(
+            "Progressing",
+            true,
+            "Creating",
+            "the Deployment is being created".into(),
+        ),
+        Some(_) if rolled_out => cond(
+            "Progressing",
+            false,
+            "RolloutComplete",
+            format!("{updated}/{wanted} replicas up to date"),
+        ),
+        Some(_) => cond(
+            "Progressing",
+            true,
+            "RollingOut",
+            format!("{updated}/{wanted} replicas updated"),
+        ),
+    }
+
+    let pod_problem = pod_problem(&o.pods);
+    let replica_failure = dstatus
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+        })
+        .map(|c| LastError {
+            reason: c.reason.clone().unwrap_or_else(|| "ReplicaFailure".into()),
+            message: c.message.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+    let apply_problem = o.apply_error.as_ref().map(|(reason, message)| LastError {
+        reason: reason.clone(),
+        message: message.clone(),
+        ..Default::default()
+    });
+    let problem = apply_problem.or(replica_failure).or(pod_problem);
+
+    // Available
+    let available = dstatus.and_then(|s| s.available_replicas).unwrap_or(0);
+    if wanted == 0 {
+        cond(
+            "Available",
+            false,
+            "Stopped",
+            "scaled to zero on request".into(),
+        );
+    } else if available > 0 {
+        cond(
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            format!("{available}/{wanted} available"),
+        );
+    } else {
+        let reason = problem
+            .as_ref()
+            .map(|p| p.reason.as_str())
+            .unwrap_or("NoReplicasAvailable");
+        cond("Available", false, reason, format!("0/{wanted} available"));
+    }
+
+    // Ready
+    let terminal = problem.as_ref().is_some_and(|p| is_terminal(&p.reason));
+    let phase = if o.stopped && total == 0 {
+        cond("Ready", false, "Stopped", "stopped on request".into());
+        Phase::Stopped
+    } else if o.stopped {
+        cond(
+            "Ready",
+            false,
+            "Stopping",
+            format!("{total} pod(s) still terminating"),
+        );
+        Phase::Stopped
+    } else if ready >= wanted && rolled_out && problem.is_none() {
+        cond(
+            "Ready",
+            true,
+            "AllReplicasReady",
+            format!("{ready}/{wanted} replicas ready"),
+        );
+        Phase::Running
+    } else if let Some(p) = &problem {
+        cond("Ready", false, &p.reason, p.message.clone());
+        if terminal {
+            Phase::Failed
+        } else if ready > 0 {
+            Phase::Degraded
+        } else if o.pods.is_empty() {
+            Phase::Pending
+        } else {
+            Phase::Starting
+        }
+    } else if ready > 0 {
+        cond(
+            "Ready",
+            false,
+            "PartiallyReady",
+            format!("{ready}/{wanted} replicas ready"),
+        );
+        Phase::Degraded
+    } else if o.pods.is_empty() {
+        cond("Ready", false, "Pending", "no pod yet".into());
+        Phase::Pending
+    } else {
+        cond(
+            "Ready",
+            false,
+            "Starting",
+            format!("0/{wanted} replicas ready"),
+        );
+        Phase::Starting
+    };
+
+    McpServerStatus {
+        phase,
+        conditions,
+        replicas: Some(wanted),
+        ready_replicas: Some(ready),
+        last_error: problem,
+        ..base
+    }
+}
+
+fn is_terminal(reason: &str) -> bool {
+    TERMINAL_WAITING.contains(&reason)
+        || matches!(
+            reason,
+            "Unschedulable" | "OOMKilled" | "FailedCreate" | "PolicyDenied" | "InvalidSpec"
+        )
+}
+
+/// The most telling problem among the pods: a container's waiting reason (with OOMKilled when
+/// the last crash was the memory limit), else an unschedulable pod.
+fn pod_problem(pods: &[&Pod]) -> Option<LastError> {
+    let mut found: Option<LastError> = None;
+    for pod in pods {
+        let name = pod.metadata.name.clone();
+        let Some(status) = &pod.status else { continue };
+        for cs in status.container_statuses.iter().flatten() {
+            let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+                continue;
+            };
+            let Some(reason) = waiting.reason.clone() else {
+                continue;
+            };
+            if !TERMINAL_WAITING.contains(&reason.as_str())
+                && !TRANSIENT_WAITING.contains(&reason.as_str())
+            {
+                continue;
+            }
+            let oom = cs
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"));
+            let (reason, message) = if oom {
+                (
+                    "OOMKilled".to_string(),
+                    format!(
+                        "container {} was killed for exceeding its memory limit ({reason})",
+                        cs.name
+                    ),
+                )
+            } else {
+                (reason, waiting.message.clone().unwrap_or_default())
+            };
+            let candidate = LastError {
+                reason,
+                message,
+                container: Some(cs.name.clone()),
+                pod: name.clone(),
+            };
+            // Terminal beats transient; the MCP container beats others.
+            let better = match &found {
+                None => true,
+                Some(f) => {
+                    (is_terminal(&candidate.reason) && !is_terminal(&f.reason))
+                        || (cs.name == CONTAINER && f.container.as_deref() != Some(CONTAINER))
+                }
+            };
+            if better {
+                found = Some(candidate);
+            }
+        }
+        if found.is_none() {
+            if let Some(c) = status.conditions.iter().flatten().find(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            }) {
+                found = Some(LastError {
+                    reason: "Unschedulable".into(),
+                    message: c.message.clone().unwrap_or_default(),
+                    container: None,
+                    pod: name,
+                });
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Time {
+        serde_json::from_value(json!("2026-11-24T10:00:00Z")).unwrap()
+    }
+
+    fn deployment(ready: i32, replicas: i32) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "mcp-x", "generation": 2},
+            "status": {"observedGeneration": 2, "replicas": replicas, "updatedReplicas": replicas,
+                       "readyReplicas": ready, "availableReplicas": ready}
+        }))
+        .unwrap()
+    }
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "mcp-x-abc"}, "status": status}))
+            .unwrap()
+    }
+
+    fn observed<'a>(d: Option<&'a Deployment>, pods: Vec<&'a Pod>) -> Observed<'a> {
+        Observed {
+            generation: Some(3),
+            wanted_replicas: 1,
+            stopped: false,
+            acceptance: Acceptance::Accepted,
+            deployment: d,
+            pods,
+            endpoint: None,
+            deployment_name: "mcp-x".into(),
+            service_name: None,
+            secret_name: None,
+            apply_error: None,
+        }
+    }
+
+    fn check_schema(s: &McpServerStatus) {
+        let v = serde_json::to_value(s).unwrap();
+        crate::schema::SchemaKind::RuntimeStatus
+            .validate(&v)
+            .unwrap();
+    }
+
+    #[test]
+    fn ready_deployment_is_running() {
+        let d = deployment(1, 1);
+        let p = pod(json!({"phase": "Running"}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Running);
+        assert!(
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        );
+        assert_eq!(s.observed_generation, Some(3));
+        check_schema(&s);
+    }
+
+    #[test]
+    fn crash_loop_is_failed_with_the_real_reason() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        let e = s.last_error.clone().unwrap();
+        assert_eq!(
+            (e.reason.as_str(), e.pod.as_deref()),
+            ("CrashLoopBackOff", Some("mcp-x-abc"))
+        );
+        check_schema(&s);
+    }
+
+    #[test]
+    fn oom_kill_is_named() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 3,
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.last_error.unwrap().reason, "OOMKilled");
+        assert_eq!(s.phase, Phase::Failed);
+    }
+
+    #[test]
+    fn image_pull_backoff_is_starting_not_failed() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Starting);
+        assert_eq!(s.last_error.unwrap().reason, "ImagePullBackOff");
+    }
+
+    #[test]
+    fn unschedulable_is_failed() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        assert_eq!(s.last_error.unwrap().message, "0/1 nodes");
+    }
+
+    #[test]
+    fn stopped_and_rejected() {
+        let d = deployment(0, 0);
+        let mut o = observed(Some(&d), vec![]);
+        o.stopped = true;
+        let s = derive(&o, None, &now());
+        assert_eq!(s.phase, Phase::Stopped);
+        check_schema(&s);
+        o.acceptance = Acceptance::Rejected {
+            reason: "InvalidSpec".into(),
+            message: "/transport/port: must be at most 65535".into(),
+        };
+        let s = derive(&o, None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        assert!(
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.status == "False")
+        );
+        check_schema(&s);
+    }
+
+    #[test]
+    fn transition_times_move_only_on_change() {
+        let d = deployment(1, 1);
+        let first = derive(&observed(Some(&d), vec![]), None, &now());
+        let later: Time = serde_json::from_value(json!("2026-11-24T11:00:00Z")).unwrap();
+        let again = derive(&observed(Some(&d), vec![]), Some(&first), &later);
+        assert_eq!(first, again, "nothing changed, nothing moves");
+        let d0 = deployment(0, 1);
+        let changed = derive(&observed(Some(&d0), vec![]), Some(&first), &later);
+        let ready = changed
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(ready.last_transition_time, later);
+        let accepted = changed
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Accepted")
+            .unwrap();
+        assert_eq!(accepted.last_transition_time, now());
+    }
+}
