@@ -76,10 +76,10 @@ fn is_write_only(root: &Value, node: &Value) -> bool {
 fn convert(node: &Value, root: &Value) -> Value {
     let mut out = Map::new();
     let target = resolve(root, node);
-    if !std::ptr::eq(target, node) {
-        if let Value::Object(m) = convert(target, root) {
-            out = m;
-        }
+    if !std::ptr::eq(target, node)
+        && let Value::Object(m) = convert(target, root)
+    {
+        out = m;
     }
     let Some(obj) = node.as_object() else {
         return Value::Object(out);
@@ -93,12 +93,11 @@ fn convert(node: &Value, root: &Value) -> Value {
         out.insert("pattern".into(), go_regex(p).into());
     }
     // A CRD needs a type wherever JSON Schema lets an enum imply it.
-    if let Some(Value::Array(options)) = obj.get("enum") {
-        if let Some(t) = options.first().and_then(json_type) {
-            if options.iter().all(|o| json_type(o) == Some(t)) {
-                out.entry("type").or_insert(t.into());
-            }
-        }
+    if let Some(Value::Array(options)) = obj.get("enum")
+        && let Some(t) = options.first().and_then(json_type)
+        && options.iter().all(|o| json_type(o) == Some(t))
+    {
+        out.entry("type").or_insert(t.into());
     }
     if let Some(c) = obj.get("const") {
         out.insert("enum".into(), json!([c]));
@@ -151,7 +150,13 @@ fn convert(node: &Value, root: &Value) -> Value {
             let converted = convert(b, root);
             if let Some(Value::Object(props)) = converted.get("properties") {
                 for (k, v) in props {
-                    merge_property(&mut properties, k, v);
+                    // A default of one alternative must not leak into the others (a stdio
+                    // transport would get `port: 8080` and then fail its own schema).
+                    let mut v = v.clone();
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("default");
+                    }
+                    merge_property(&mut properties, k, &v);
                 }
             }
             let req = converted
@@ -286,7 +291,10 @@ mod tests {
         );
         assert_eq!(t["required"], json!(["type"]));
         assert_eq!(t["properties"]["port"]["maximum"], 65535);
-        assert_eq!(t["properties"]["port"]["default"], 8080);
+        assert!(
+            t["properties"]["port"].get("default").is_none(),
+            "default of one branch only"
+        );
     }
 
     #[test]

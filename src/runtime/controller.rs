@@ -312,10 +312,10 @@ async fn report(
     if mcp.status.as_ref() == Some(&new) {
         return Ok(());
     }
-    if let Some(old) = &mcp.status {
-        if old.phase != new.phase {
-            info!(server = %mcp.name_any(), from = old.phase.as_str(), to = new.phase.as_str(), "phase changed");
-        }
+    if let Some(old) = &mcp.status
+        && old.phase != new.phase
+    {
+        info!(server = %mcp.name_any(), from = old.phase.as_str(), to = new.phase.as_str(), "phase changed");
     }
     let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let body = serde_json::json!({

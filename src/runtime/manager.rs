@@ -95,32 +95,28 @@ impl McpServerRuntimeManager {
         Ok(created)
     }
 
-    /// Replaces a server's spec (server-side apply as `mcp-runtime-api`, never forced). With
-    /// `resource_version`, the update only happens if the server is still at that version.
+    /// Replaces a server's spec (a PUT as `mcp-runtime-api`, the manager that created it, so
+    /// field ownership stays with the API). With `resource_version`, the update only happens if
+    /// the server is still at that version; otherwise a concurrent change makes it retry-free
+    /// conflict ([`Error::Conflict`]) rather than a lost update.
     pub async fn update(&self, doc: &Value, resource_version: Option<String>) -> Result<McpServer> {
         let (name, spec, secrets) = self.prepare(doc)?;
         let api = self.api::<McpServer>();
-        let current = api
+        let mut current = api
             .get_opt(&name)
             .await?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
-        let mut body = json!({
-            "apiVersion": "mcp-runtime.dev/v1alpha1",
-            "kind": "McpServer",
-            "metadata": {"name": name},
-            "spec": spec,
-        });
         if let Some(rv) = resource_version {
-            body["metadata"]["resourceVersion"] = rv.into();
+            current.metadata.resource_version = Some(rv);
         }
-        let updated = match api
-            .patch(
-                &name,
-                &PatchParams::apply(API_MANAGER),
-                &Patch::Apply(&body),
-            )
-            .await
-        {
+        current.spec = spec;
+        current.status = None;
+        current.metadata.managed_fields = None;
+        let pp = PostParams {
+            field_manager: Some(API_MANAGER.into()),
+            ..Default::default()
+        };
+        let updated = match api.replace(&name, &pp, &current).await {
             Ok(u) => u,
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 return Err(Error::Conflict {
@@ -130,7 +126,6 @@ impl McpServerRuntimeManager {
             }
             Err(e) => return Err(e.into()),
         };
-        let _ = current;
         self.apply_secrets(&updated, secrets).await?;
         Ok(updated)
     }

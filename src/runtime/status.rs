@@ -298,19 +298,19 @@ fn pod_problem(pods: &[&Pod]) -> Option<LastError> {
                 found = Some(candidate);
             }
         }
-        if found.is_none() {
-            if let Some(c) = status.conditions.iter().flatten().find(|c| {
+        if found.is_none()
+            && let Some(c) = status.conditions.iter().flatten().find(|c| {
                 c.type_ == "PodScheduled"
                     && c.status == "False"
                     && c.reason.as_deref() == Some("Unschedulable")
-            }) {
-                found = Some(LastError {
-                    reason: "Unschedulable".into(),
-                    message: c.message.clone().unwrap_or_default(),
-                    container: None,
-                    pod: name,
-                });
-            }
+            })
+        {
+            found = Some(LastError {
+                reason: "Unschedulable".into(),
+                message: c.message.clone().unwrap_or_default(),
+                container: None,
+                pod: name,
+            });
         }
     }
     found

@@ -154,3 +154,120 @@ where
         Err(_) => panic!("{what}: timed out after {secs}s waiting for {name}"),
     }
 }
+
+/// A controller (and manager) running in-process for one test namespace, stopped on drop.
+pub struct Runtime {
+    pub ns: TestNamespace,
+    pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn install_crd(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = mcp_runtime::crd::crd();
+    crds.patch(
+        "mcpservers.mcp-runtime.dev",
+        &PatchParams::apply("mcp-runtime").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("the CRD is accepted by the API server");
+    let established = kube::runtime::wait::await_condition(
+        crds,
+        "mcpservers.mcp-runtime.dev",
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), established)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+pub fn runtime_config(namespace: &str) -> mcp_runtime::config::RuntimeConfig {
+    let settings = mcp_runtime::config::Settings {
+        namespace: Some(namespace.to_string()),
+        kubeconfig: Some(kubeconfig_path()),
+        ..Default::default()
+    };
+    settings
+        .resolve(&mcp_runtime::config::ProcessEnvironment)
+        .expect("test settings resolve")
+}
+
+impl Runtime {
+    pub async fn new(test: &str) -> Runtime {
+        let ns = TestNamespace::new(test).await;
+        install_crd(&ns.client).await;
+        let manager = mcp_runtime::runtime::manager::McpServerRuntimeManager::new(
+            ns.client.clone(),
+            &ns.name,
+        );
+        let mut rt = Runtime {
+            ns,
+            manager,
+            stop: None,
+            task: None,
+        };
+        rt.start_controller();
+        rt
+    }
+
+    pub fn start_controller(&mut self) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = self.ns.client.clone();
+        let config = runtime_config(&self.ns.name);
+        self.task = Some(tokio::spawn(async move {
+            mcp_runtime::runtime::controller::run(
+                client,
+                &config,
+                std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+                async move {
+                    let _ = rx.await;
+                },
+            )
+            .await
+        }));
+        self.stop = Some(tx);
+    }
+
+    /// Kills the controller at once (no graceful shutdown), like SIGKILL.
+    pub fn kill_controller(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        self.stop = None;
+    }
+
+    pub fn mcps(&self) -> Api<mcp_runtime::crd::McpServer> {
+        self.ns.api()
+    }
+
+    /// Waits until the server's status satisfies `cond`.
+    pub async fn wait_status(
+        &self,
+        name: &str,
+        secs: u64,
+        what: &str,
+        cond: impl Fn(&mcp_runtime::crd::McpServerStatus) -> bool + Send + 'static,
+    ) -> mcp_runtime::crd::McpServer {
+        wait_for(
+            &self.mcps(),
+            name,
+            secs,
+            what,
+            move |m: Option<&mcp_runtime::crd::McpServer>| {
+                m.and_then(|m| m.status.as_ref()).is_some_and(&cond)
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.kill_controller();
+    }
+}

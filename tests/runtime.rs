@@ -1,0 +1,555 @@
+//! The runtime manager and controller against the real local cluster: lifecycle, secrets,
+//! Services following the transport, migration of legacy bare Pods, status reasons, a killed
+//! controller, and leader election.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod, Secret, Service};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use mcp_runtime::crd::resource::Phase;
+use mcp_runtime::schema::SchemaKind;
+use serde_json::{Value, json};
+use support::Runtime;
+
+fn http_server(name: &str, secret: &str) -> Value {
+    json!({
+        "name": name,
+        "image": "ghcr.io/example/mcp:1",
+        "transport": {"type": "streamable-http", "port": 8082, "path": "/mcp"},
+        "env": [
+            {"name": "PLAIN", "value": "p"},
+            {"name": "TOKEN", "secretValue": secret}
+        ]
+    })
+}
+
+async fn replicas(rt: &Runtime, name: &str) -> Option<i32> {
+    rt.ns
+        .api::<Deployment>()
+        .get(name)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas
+}
+
+async fn template_annotation(rt: &Runtime, deployment: &str, key: &str) -> Option<String> {
+    let d = rt.ns.api::<Deployment>().get(deployment).await.unwrap();
+    d.spec?.template.metadata?.annotations?.get(key).cloned()
+}
+
+#[tokio::test]
+async fn full_lifecycle_on_real_objects() {
+    let rt = Runtime::new("lifecycle").await;
+    let created = rt
+        .manager
+        .create(&http_server("GitHub", "s3cr3t-1"))
+        .await
+        .unwrap();
+    assert_eq!(created.name_any(), "github");
+
+    // Create: Running through kwok, with the endpoint and a schema-valid status.
+    let m = rt
+        .wait_status("github", 60, "running", |s| s.phase == Phase::Running)
+        .await;
+    let status = m.status.unwrap();
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(&*format!("http://mcp-github.{}.svc:8082/mcp", rt.ns.name))
+    );
+    SchemaKind::RuntimeStatus
+        .validate(&serde_json::to_value(&status).unwrap())
+        .unwrap();
+    assert_eq!(replicas(&rt, "mcp-github").await, Some(1));
+    rt.ns
+        .api::<Service>()
+        .get("mcp-github")
+        .await
+        .expect("HTTP server has a Service");
+
+    // Secret values live only in the Secret.
+    let raw = serde_json::to_string(&rt.mcps().get("github").await.unwrap()).unwrap();
+    assert!(
+        !raw.contains("s3cr3t-1"),
+        "secret value stored in the McpServer: {raw}"
+    );
+    let secret = rt
+        .ns
+        .api::<Secret>()
+        .get("mcp-github-secrets")
+        .await
+        .unwrap();
+    assert_eq!(secret.data.unwrap()["TOKEN"].0, b"s3cr3t-1");
+    let d = rt.ns.api::<Deployment>().get("mcp-github").await.unwrap();
+    assert!(!serde_json::to_string(&d).unwrap().contains("s3cr3t-1"));
+
+    // Update: a rotated secret changes the pod template, so the pods roll.
+    let before = template_annotation(&rt, "mcp-github", "mcp-runtime.dev/secret-revision").await;
+    assert!(before.is_some());
+    rt.manager
+        .update(&http_server("GitHub", "s3cr3t-2"), None)
+        .await
+        .unwrap();
+    let mut after = before.clone();
+    for _ in 0..100 {
+        after = template_annotation(&rt, "mcp-github", "mcp-runtime.dev/secret-revision").await;
+        if after != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        before, after,
+        "secret rotation must change the pod template"
+    );
+
+    // Stop: scaled to zero, Service and Secret kept.
+    rt.manager.stop("github").await.unwrap();
+    rt.wait_status("github", 60, "stopped", |s| s.phase == Phase::Stopped)
+        .await;
+    assert_eq!(replicas(&rt, "mcp-github").await, Some(0));
+    rt.ns
+        .api::<Service>()
+        .get("mcp-github")
+        .await
+        .expect("Service kept while stopped");
+    rt.ns
+        .api::<Secret>()
+        .get("mcp-github-secrets")
+        .await
+        .expect("Secret kept while stopped");
+
+    // Start again.
+    rt.manager.start("github").await.unwrap();
+    rt.wait_status("github", 60, "running again", |s| s.phase == Phase::Running)
+        .await;
+    assert_eq!(replicas(&rt, "mcp-github").await, Some(1));
+
+    // Restart: a new pod-template annotation, hence a new ReplicaSet.
+    let rs_before = rt
+        .ns
+        .api::<ReplicaSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len();
+    rt.manager.restart("github").await.unwrap();
+    let mut restarted = None;
+    for _ in 0..100 {
+        restarted = template_annotation(&rt, "mcp-github", "mcp-runtime.dev/restarted-at").await;
+        if restarted.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        restarted.is_some(),
+        "restart annotation reaches the pod template"
+    );
+    let mut rs_after = rs_before;
+    for _ in 0..100 {
+        rs_after = rt
+            .ns
+            .api::<ReplicaSet>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len();
+        if rs_after > rs_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rs_after > rs_before, "a restart rolls out a new ReplicaSet");
+
+    // Transport change: the Service goes away.
+    let mut stdio = http_server("GitHub", "s3cr3t-2");
+    stdio["transport"] = json!({"type": "stdio"});
+    rt.manager.update(&stdio, None).await.unwrap();
+    let services = rt.ns.api::<Service>();
+    let mut gone = false;
+    for _ in 0..100 {
+        if services.get_opt("mcp-github").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "Service removed when the server stops speaking streamable-http"
+    );
+    let m = rt
+        .wait_status("github", 60, "stdio running", |s| {
+            s.phase == Phase::Running && s.endpoint.is_none()
+        })
+        .await;
+    assert!(m.status.unwrap().service_name.is_none());
+
+    // Remove: everything is garbage-collected.
+    rt.manager.remove("github").await.unwrap();
+    let mut clean = false;
+    for _ in 0..300 {
+        let d = rt
+            .ns
+            .api::<Deployment>()
+            .get_opt("mcp-github")
+            .await
+            .unwrap();
+        let s = rt
+            .ns
+            .api::<Secret>()
+            .get_opt("mcp-github-secrets")
+            .await
+            .unwrap();
+        if d.is_none() && s.is_none() {
+            clean = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        clean,
+        "Deployment and Secret garbage-collected with the McpServer"
+    );
+}
+
+#[tokio::test]
+async fn create_collisions_and_unknown_servers_are_named() {
+    let rt = Runtime::new("errors").await;
+    rt.manager.create(&http_server("dup", "x")).await.unwrap();
+    let err = rt
+        .manager
+        .create(&http_server("DUP", "y"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "server dup already exists");
+    let err = rt.manager.stop("nope").await.unwrap_err();
+    assert_eq!(err.to_string(), "server nope not found");
+    let bad = json!({"name": "bad", "image": "x.io/y:1", "replicas": 0});
+    let err = rt.manager.create(&bad).await.unwrap_err().to_string();
+    assert!(err.contains("/replicas: must be at least 1"), "{err}");
+    assert!(
+        rt.mcps().get_opt("bad").await.unwrap().is_none(),
+        "nothing half-applied"
+    );
+}
+
+#[tokio::test]
+async fn legacy_bare_pods_are_migrated_and_replicaset_pods_left_alone() {
+    let rt = Runtime::new("migrate").await;
+    let pods = rt.ns.api::<Pod>();
+    let bare: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "mcp-legacy", "labels": {"app": "mcp-server", "mcp-server-id": "legacy"}},
+        "spec": {"containers": [{"name": "mcp-server", "image": "x.io/legacy:1", "stdin": true}]}
+    }))
+    .unwrap();
+    let bare = pods.create(&PostParams::default(), &bare).await.unwrap();
+
+    // A Pod named like a server's Deployment but owned by a (real) ReplicaSet stays.
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "keeper"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"keeper": "yes"}},
+                 "template": {"metadata": {"labels": {"keeper": "yes"}},
+                              "spec": {"containers": [{"name": "c", "image": "x.io/k:1"}]}}}
+    }))
+    .unwrap();
+    let rs = rt
+        .ns
+        .api::<ReplicaSet>()
+        .create(&PostParams::default(), &rs)
+        .await
+        .unwrap();
+    let kept: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "mcp-kept", "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "keeper", "uid": rs.uid().unwrap()
+        }]},
+        "spec": {"containers": [{"name": "c", "image": "x.io/k:1"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &kept).await.unwrap();
+
+    for name in ["legacy", "kept"] {
+        rt.manager
+            .create(&json!({"name": name, "image": "x.io/mcp:1"}))
+            .await
+            .unwrap();
+    }
+    rt.wait_status("legacy", 90, "legacy running", |s| {
+        s.phase == Phase::Running
+    })
+    .await;
+    rt.wait_status("kept", 90, "kept running", |s| s.phase == Phase::Running)
+        .await;
+
+    let now = pods.get_opt("mcp-legacy").await.unwrap();
+    assert!(
+        now.is_none_or(|p| p.uid() != bare.uid()),
+        "the bare pod was deleted"
+    );
+    assert!(
+        pods.get_opt("mcp-kept").await.unwrap().is_some(),
+        "the ReplicaSet-owned pod stays"
+    );
+    rt.ns
+        .api::<Deployment>()
+        .get("mcp-legacy")
+        .await
+        .expect("Deployment created after migration");
+
+    let events: Api<Event> = rt.ns.api();
+    let mut found = false;
+    for _ in 0..50 {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        found = list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("MigratedLegacyPod")
+                && e.involved_object.name.as_deref() == Some("legacy")
+        });
+        if found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "a MigratedLegacyPod event on the McpServer");
+}
+
+#[tokio::test]
+async fn status_shows_the_containers_real_reasons() {
+    let rt = Runtime::new("reasons").await;
+    rt.manager
+        .create(&json!({"name": "pull", "image": "registry.example/imagepullbackoff:1"}))
+        .await
+        .unwrap();
+    rt.manager
+        .create(&json!({"name": "crash", "image": "registry.example/crashloopbackoff:1"}))
+        .await
+        .unwrap();
+    rt.manager
+        .create(&json!({"name": "oom", "image": "registry.example/oomkilled:1"}))
+        .await
+        .unwrap();
+    let reason =
+        |s: &mcp_runtime::crd::McpServerStatus| s.last_error.as_ref().map(|e| e.reason.clone());
+    let m = rt
+        .wait_status("pull", 60, "ImagePullBackOff", move |s| {
+            reason(s).as_deref() == Some("ImagePullBackOff")
+        })
+        .await;
+    assert_eq!(
+        m.status.as_ref().unwrap().phase,
+        Phase::Starting,
+        "a pull back-off may heal: not Failed"
+    );
+    let m = rt
+        .wait_status("crash", 60, "CrashLoopBackOff", move |s| {
+            reason(s).as_deref() == Some("CrashLoopBackOff")
+        })
+        .await;
+    assert_eq!(m.status.as_ref().unwrap().phase, Phase::Failed);
+    let m = rt
+        .wait_status("oom", 60, "OOMKilled", move |s| {
+            reason(s).as_deref() == Some("OOMKilled")
+        })
+        .await;
+    assert_eq!(m.status.as_ref().unwrap().phase, Phase::Failed);
+    for name in ["pull", "crash", "oom"] {
+        let s = rt.mcps().get(name).await.unwrap().status.unwrap();
+        SchemaKind::RuntimeStatus
+            .validate(&serde_json::to_value(&s).unwrap())
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_resource_is_not_accepted_and_says_where() {
+    let rt = Runtime::new("invalid").await;
+    // kubectl-style: the CRD admits it (cross-field rules are not structural), the controller
+    // refuses it with the JSON path.
+    let mcp: mcp_runtime::crd::McpServer = serde_json::from_value(json!({
+        "apiVersion": "mcp-runtime.dev/v1alpha1", "kind": "McpServer",
+        "metadata": {"name": "twosources"},
+        "spec": {"image": "x.io/y:1", "env": [{"name": "A", "value": "1", "configMapKeyRef": {"name": "c", "key": "k"}}]}
+    }))
+    .unwrap();
+    rt.mcps()
+        .create(&PostParams::default(), &mcp)
+        .await
+        .unwrap();
+    let m = rt
+        .wait_status("twosources", 30, "rejected", |s| s.phase == Phase::Failed)
+        .await;
+    let accepted = m
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Accepted")
+        .unwrap();
+    assert_eq!(
+        (accepted.status.as_str(), accepted.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(accepted.message.contains("/env/0"), "{}", accepted.message);
+    assert!(
+        rt.ns
+            .api::<Deployment>()
+            .get_opt("mcp-twosources")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Structural rules are the API server's: it refuses an out-of-range port itself.
+    let bad: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "mcp-runtime.dev/v1alpha1", "kind": "McpServer",
+        "metadata": {"name": "badport"},
+        "spec": {"image": "x.io/y:1", "transport": {"type": "streamable-http", "port": 70000}}
+    }))
+    .unwrap();
+    let resource = kube::api::ApiResource::erase::<mcp_runtime::crd::McpServer>(&());
+    let dynamic: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(rt.ns.client.clone(), &rt.ns.name, &resource);
+    let err = dynamic
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.transport.port"), "{err}");
+}
+
+#[tokio::test]
+async fn a_killed_controller_is_replaced_and_converges_without_duplicates() {
+    let mut rt = Runtime::new("killed").await;
+    for i in 0..20 {
+        rt.manager
+            .create(&json!({"name": format!("s{i}"), "image": "x.io/mcp:1"}))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.kill_controller();
+    rt.start_controller();
+    for i in 0..20 {
+        rt.wait_status(&format!("s{i}"), 120, "converged", |s| {
+            s.phase == Phase::Running
+        })
+        .await;
+    }
+    let deployments = rt
+        .ns
+        .api::<Deployment>()
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments.items.len(),
+        20,
+        "one Deployment per server, none duplicated"
+    );
+    let rs = rt
+        .ns
+        .api::<ReplicaSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(rs.items.len(), 20, "no extra rollouts");
+    for d in deployments.items {
+        let owners = d.metadata.owner_references.unwrap();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0].kind, "McpServer");
+    }
+}
+
+#[tokio::test]
+async fn only_one_of_two_replicas_leads_and_the_standby_takes_over() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ns = support::TestNamespace::new("leader").await;
+    let leading = Arc::new(AtomicUsize::new(0));
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for id in ["a", "b"] {
+        let (client, nsn, leading, max_seen) = (
+            ns.client.clone(),
+            ns.name.clone(),
+            leading.clone(),
+            max_seen.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            mcp_runtime::runtime::leader::run_while_leader(
+                client,
+                &nsn,
+                id.to_string(),
+                move || {
+                    let (leading, max_seen) = (leading.clone(), max_seen.clone());
+                    async move {
+                        let now = leading.fetch_add(1, Ordering::SeqCst) + 1;
+                        max_seen.fetch_max(now, Ordering::SeqCst);
+                        // Stay "leading" until aborted; the guard counts down on abort.
+                        struct Guard(Arc<AtomicUsize>);
+                        impl Drop for Guard {
+                            fn drop(&mut self) {
+                                self.0.fetch_sub(1, Ordering::SeqCst);
+                            }
+                        }
+                        let _g = Guard(leading);
+                        std::future::pending::<()>().await;
+                    }
+                },
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        }));
+    }
+    let mut waited = 0;
+    while leading.load(Ordering::SeqCst) == 0 && waited < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(leading.load(Ordering::SeqCst), 1, "one leader");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(max_seen.load(Ordering::SeqCst), 1, "never two leaders");
+
+    // Kill the leader without releasing the Lease: the standby takes over within the Lease.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = ns.api();
+    let holder = leases
+        .get("mcp-runtime-controller")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+        .unwrap();
+    let idx = if holder == "a" { 0 } else { 1 };
+    tasks[idx].abort();
+    let started = std::time::Instant::now();
+    let mut new_holder = holder.clone();
+    while started.elapsed() < Duration::from_secs(40) {
+        new_holder = leases
+            .get("mcp-runtime-controller")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .unwrap_or_default();
+        if new_holder != holder && !new_holder.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(new_holder, holder, "the standby took over");
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_secs(mcp_runtime::runtime::leader::LEASE_SECONDS + 10),
+        "took {took:?}"
+    );
+}
