@@ -65,6 +65,15 @@ pub struct Settings {
     /// File of API bearer tokens, one per line.
     #[arg(long, env = "MCP_RUNTIME_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// Secret (`name/key`, in the namespace) holding API bearer tokens, one per line.
+    #[arg(long, env = "MCP_RUNTIME_TOKEN_SECRET")]
+    pub token_secret: Option<String>,
+    /// No API authentication (local development only).
+    #[arg(long, env = "MCP_RUNTIME_AUTH_DISABLED")]
+    pub auth_disabled: Option<bool>,
+    /// Require a bearer token for /metrics too.
+    #[arg(long, env = "MCP_RUNTIME_METRICS_REQUIRE_AUTH")]
+    pub metrics_require_auth: Option<bool>,
     /// Log format: text or json.
     #[arg(long, env = "MCP_RUNTIME_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -180,8 +189,19 @@ pub struct ServerDefaults {
 pub struct Auth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<SecretKey>,
     #[serde(default)]
     pub metrics_require_auth: bool,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKey {
+    pub name: String,
+    pub key: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,7 +337,25 @@ impl Settings {
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             auth: Auth {
                 token_file: self.token_file.as_ref().map(|p| p.display().to_string()),
-                metrics_require_auth: false,
+                token_secret: match &self.token_secret {
+                    None => None,
+                    Some(s) => match s.split_once('/') {
+                        Some((name, key)) if !name.is_empty() && !key.is_empty() => {
+                            Some(SecretKey {
+                                name: name.into(),
+                                key: key.into(),
+                            })
+                        }
+                        _ => {
+                            return Err(ConfigError::Variable {
+                                var: "MCP_RUNTIME_TOKEN_SECRET",
+                                reason: "must be <secret name>/<key>".into(),
+                            });
+                        }
+                    },
+                },
+                metrics_require_auth: self.metrics_require_auth.unwrap_or(false),
+                disabled: self.auth_disabled.unwrap_or(false),
             },
             log_format,
             reconcile_concurrency: self.reconcile_concurrency.unwrap_or(16),

@@ -4,9 +4,11 @@
 //! checked against `schemas/` ([`schema`]), parsed into [`crd`] types, rendered into manifests
 //! without I/O ([`render`]). [`config`] resolves the control plane's own settings.
 
+pub mod api;
 pub mod config;
 pub mod crd;
 pub mod input;
+pub mod metrics;
 pub mod render;
 pub mod runtime;
 pub mod schema;

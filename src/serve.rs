@@ -9,7 +9,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
+use mcp_runtime::api::{AppState, Tokens};
 use mcp_runtime::config::{KubeconfigKind, RuntimeConfig};
+use mcp_runtime::metrics::Metrics;
 use mcp_runtime::runtime::controller::{self, NoPolicies};
 use mcp_runtime::runtime::{CONTROLLER_MANAGER, client, leader};
 use tracing::info;
@@ -80,6 +82,28 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
             );
         }
     }
+    let metrics = Arc::new(Metrics::new());
+    let tokens = tokens(&client, &config).await?;
+    let (state, cache) = AppState::new(
+        client.clone(),
+        config.render_context(),
+        tokens,
+        config.auth.metrics_require_auth,
+        metrics.clone(),
+    );
+    tokio::spawn(cache);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "mcp-runtime API listening on http://{addr} (namespace {})",
+        config.namespace
+    );
+    let api = axum::serve(listener, mcp_runtime::api::router(state))
+        .with_graceful_shutdown(shutdown_signal());
+    let api = tokio::spawn(async move { api.await });
+
     info!(namespace = %config.namespace, "controller starting");
     let config = Arc::new(config);
     let shutdown = || async {
@@ -89,24 +113,82 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
     if leader_elect {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let (c, cfg) = (client.clone(), config.clone());
+        let (c, cfg, m) = (client.clone(), config.clone(), metrics.clone());
         leader::run_while_leader(
             client.clone(),
             &config.namespace,
             identity,
             move || {
-                let (c, cfg) = (c.clone(), cfg.clone());
+                let (c, cfg, m) = (c.clone(), cfg.clone(), m.clone());
                 async move {
-                    controller::run(c, &cfg, Arc::new(NoPolicies), std::future::pending()).await
+                    controller::run(c, &cfg, Arc::new(NoPolicies), m, std::future::pending()).await
                 }
             },
             shutdown(),
         )
         .await?;
     } else {
-        controller::run(client, &config, Arc::new(NoPolicies), shutdown()).await;
+        controller::run(client, &config, Arc::new(NoPolicies), metrics, shutdown()).await;
     }
+    let _ = api.await;
     Ok(())
+}
+
+/// The API's bearer tokens: a file, a Secret key, explicitly none, or (nothing configured) one
+/// generated now and written to a 0600 file whose path is printed, never the token itself.
+async fn tokens(client: &Client, config: &RuntimeConfig) -> anyhow::Result<Tokens> {
+    let auth = &config.auth;
+    if auth.disabled {
+        tracing::warn!("API authentication is disabled");
+        return Ok(Tokens::disabled());
+    }
+    let tokens = if let Some(file) = &auth.token_file {
+        Tokens::parse(
+            &std::fs::read_to_string(file)
+                .with_context(|| format!("reading tokens from {file}"))?,
+        )
+    } else if let Some(sk) = &auth.token_secret {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), &config.namespace);
+        let secret = secrets
+            .get(&sk.name)
+            .await
+            .with_context(|| format!("reading Secret {}", sk.name))?;
+        let value = secret
+            .data
+            .and_then(|d| d.get(&sk.key).cloned())
+            .with_context(|| format!("Secret {} has no key {}", sk.name, sk.key))?;
+        Tokens::parse(&String::from_utf8_lossy(&value.0))
+    } else {
+        let token = mcp_runtime::api::auth::generate()?;
+        let path =
+            mcp_runtime::config::local_cluster_kubeconfig(&mcp_runtime::config::ProcessEnvironment)
+                .with_file_name("api-token");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        write_private(&path, &token)?;
+        eprintln!(
+            "no API token configured: generated one into {} (MCP_RUNTIME_TOKEN_FILE to choose your own)",
+            path.display()
+        );
+        Tokens::parse(&token)
+    };
+    if tokens.is_empty() {
+        bail!("the configured token source holds no token");
+    }
+    Ok(tokens)
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(content.as_bytes())
 }
 
 fn hostname() -> String {

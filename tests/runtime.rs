@@ -553,3 +553,56 @@ async fn only_one_of_two_replicas_leads_and_the_standby_takes_over() {
         "took {took:?}"
     );
 }
+
+#[tokio::test]
+async fn hand_edits_of_managed_objects_are_undone() {
+    let rt = Runtime::new("drift").await;
+    rt.manager.create(&http_server("drift", "v")).await.unwrap();
+    rt.wait_status("drift", 60, "running", |s| s.phase == Phase::Running)
+        .await;
+    let deployments = rt.ns.api::<Deployment>();
+    let services = rt.ns.api::<Service>();
+
+    // Someone scales the Deployment by hand: the spec is restored.
+    let patch = json!({"spec": {"replicas": 5}});
+    deployments
+        .patch(
+            "mcp-drift",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    let mut restored = false;
+    for _ in 0..100 {
+        if replicas(&rt, "mcp-drift").await == Some(1) {
+            restored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(restored, "hand-scaled Deployment restored to 1 replica");
+
+    // Someone deletes the Service and the Deployment: both come back.
+    services
+        .delete("mcp-drift", &Default::default())
+        .await
+        .unwrap();
+    deployments
+        .delete("mcp-drift", &Default::default())
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..200 {
+        let svc = services.get_opt("mcp-drift").await.unwrap();
+        let dep = deployments.get_opt("mcp-drift").await.unwrap();
+        if svc.is_some() && dep.is_some_and(|d| d.metadata.deletion_timestamp.is_none()) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "deleted Service and Deployment recreated");
+    rt.wait_status("drift", 60, "running again", |s| s.phase == Phase::Running)
+        .await;
+}

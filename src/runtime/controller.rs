@@ -27,13 +27,14 @@ use tracing::{info, warn};
 
 use crate::config::RuntimeConfig;
 use crate::crd::{McpServer, McpServerStatus};
+use crate::metrics::{Metrics, ResultLabels};
 use crate::render::labels::{
     self, OWNER_ANNOTATION, RESTARTED_AT_ANNOTATION, SECRET_REVISION_ANNOTATION,
 };
 use crate::render::{Extras, Manifests, RenderContext, ServerNames, render_with};
 use crate::schema::SchemaKind;
 
-use super::k8s_deployment::{K8sDeployment, with_kind};
+use super::k8s_deployment::{Applied, K8sDeployment, with_kind};
 use super::status::{self, Acceptance, Observed};
 use super::{CONTROLLER_MANAGER, Error};
 
@@ -66,7 +67,15 @@ pub struct Context {
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub recorder: Recorder,
     pub policies: Arc<dyn PolicyChain>,
+    pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<String, u32>>,
+    /// Per server: the hash of the manifests last applied and what the cluster held after.
+    /// A reconcile whose manifests hash the same while the cached Deployment's generation and
+    /// Service's resourceVersion are still the ones we left skips the apply: pod and status
+    /// churn then costs no write. Anyone changing the Deployment's spec, the Service, or
+    /// deleting either makes them differ, and the next reconcile restores them. After a
+    /// restart the memo is empty and every server is applied once.
+    applied: Mutex<HashMap<String, (String, Applied)>>,
 }
 
 /// Runs the controller until `shutdown` completes (then in-flight reconciles finish).
@@ -74,6 +83,7 @@ pub async fn run(
     client: Client,
     config: &RuntimeConfig,
     policies: Arc<dyn PolicyChain>,
+    metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.namespace.clone();
@@ -130,7 +140,9 @@ pub async fn run(
         secrets,
         recorder: Recorder::new(client.clone(), reporter),
         policies,
+        metrics,
         failures: Mutex::new(HashMap::new()),
+        applied: Mutex::new(HashMap::new()),
     });
     let mcps: Api<McpServer> = Api::namespaced(client, &ns);
     let owner_of = |annotations: &BTreeMap<String, String>, ns: Option<String>| {
@@ -139,7 +151,11 @@ pub async fn run(
             .map(|n| ObjectRef::<McpServer>::new(n).within(ns.as_deref().unwrap_or_default()))
     };
     Controller::new(mcps, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(config.reconcile_concurrency as u16))
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(config.reconcile_concurrency as u16)
+                .debounce(Duration::from_millis(100)),
+        )
         .owns_stream(dep_stream)
         .owns_stream(svc_stream)
         .owns_stream(sec_stream)
@@ -160,7 +176,20 @@ pub async fn run(
 async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, Error> {
     use tracing::Instrument;
     let span = tracing::info_span!("reconcile", server = %mcp.name_any());
-    reconcile_server(mcp, ctx).instrument(span).await
+    let start = std::time::Instant::now();
+    let result = reconcile_server(mcp, ctx.clone()).instrument(span).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(start.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.reason().to_string(),
+    };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: outcome })
+        .inc();
+    result
 }
 
 async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -223,23 +252,42 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     let owner = mcp
         .controller_owner_ref(&())
         .ok_or_else(|| Error::NotFound(name.clone()))?;
-    let applied = async {
-        let exists = ctx
-            .deployments
-            .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace))
-            .is_some();
-        if !exists {
-            server
-                .migrate_legacy_pod(&ctx.recorder, &mcp.metadata, &mcp.object_ref(&()))
+    let desired = manifest_hash(&manifests, &owner);
+    let live_deployment = ctx
+        .deployments
+        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
+    let live_service = ctx
+        .services
+        .get(&ObjectRef::new(&names.service).within(&ctx.namespace));
+    let memo = ctx.applied.lock().ok().and_then(|m| m.get(&name).cloned());
+    let unchanged = memo.is_some_and(|(hash, left)| {
+        hash == desired
+            && live_deployment.as_ref().and_then(|d| d.metadata.generation)
+                == left.deployment_generation
+            && live_service
+                .as_ref()
+                .and_then(|s| s.metadata.resource_version.clone())
+                == left.service_version
+    });
+    let applied: Result<(), Error> = if unchanged {
+        Ok(())
+    } else {
+        async {
+            if live_deployment.is_none() {
+                server
+                    .migrate_legacy_pod(&ctx.recorder, &mcp.metadata, &mcp.object_ref(&()))
+                    .await?;
+            }
+            let left = server
+                .apply(&manifests, &owner, live_service.is_some())
                 .await?;
+            if let Ok(mut m) = ctx.applied.lock() {
+                m.insert(name.clone(), (desired, left));
+            }
+            Ok(())
         }
-        let service_exists = ctx
-            .services
-            .get(&ObjectRef::new(&names.service).within(&ctx.namespace))
-            .is_some();
-        server.apply(&manifests, &owner, service_exists).await
-    }
-    .await;
+        .await
+    };
     let apply_error = applied
         .as_ref()
         .err()
@@ -248,6 +296,18 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     applied?;
     ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
     Ok(Action::await_change())
+}
+
+fn manifest_hash(
+    manifests: &Manifests,
+    owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&manifests.deployment).unwrap_or_default());
+    h.update(serde_json::to_vec(&manifests.service).unwrap_or_default());
+    h.update(owner.uid.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// Pod-template annotations from the cluster: the server's own Secret's revision (so a

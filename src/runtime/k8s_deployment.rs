@@ -110,28 +110,34 @@ impl K8sDeployment {
 
     /// Applies the Deployment and the Service (server-side apply, field manager `mcp-runtime`,
     /// forced: the controller owns these fields). Removes the Service when there is none to
-    /// apply and `service_exists` says one is there.
+    /// apply and `service_exists` says one is there. Returns what the API server answered, so
+    /// the caller can tell later whether anyone changed the objects since.
     pub async fn apply(
         &self,
         manifests: &Manifests,
         owner: &OwnerReference,
         service_exists: bool,
-    ) -> Result<()> {
+    ) -> Result<Applied> {
+        let mut applied = Applied::default();
         let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
         let mut deployment = manifests.deployment.clone();
         deployment.metadata.owner_references = Some(vec![owner.clone()]);
         let deployment = with_kind(&deployment, "apps/v1", "Deployment");
-        self.api::<Deployment>()
+        let live = self
+            .api::<Deployment>()
             .patch(&self.names.deployment, &pp, &Patch::Apply(&deployment))
             .await?;
+        applied.deployment_generation = live.metadata.generation;
         match &manifests.service {
             Some(service) => {
                 let mut service = service.clone();
                 service.metadata.owner_references = Some(vec![owner.clone()]);
                 let service = with_kind(&service, "v1", "Service");
-                self.api::<Service>()
+                let live = self
+                    .api::<Service>()
                     .patch(&self.names.service, &pp, &Patch::Apply(&service))
                     .await?;
+                applied.service_version = live.metadata.resource_version;
             }
             None if service_exists => {
                 match self
@@ -148,8 +154,16 @@ impl K8sDeployment {
             }
             None => {}
         }
-        Ok(())
+        Ok(applied)
     }
+}
+
+/// What one apply left in the cluster: the Deployment's generation (it moves only when its
+/// spec changes, not with its status) and the Service's resourceVersion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub deployment_generation: Option<i64>,
+    pub service_version: Option<String>,
 }
 
 /// A typed object as JSON with `apiVersion` and `kind`, which server-side apply requires.

@@ -224,6 +224,7 @@ impl Runtime {
                 client,
                 &config,
                 std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+                std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
                 async move {
                     let _ = rx.await;
                 },

@@ -1,0 +1,337 @@
+//! Fleet benchmark against the local cluster (deploy/local-cluster/up.sh first):
+//!
+//! 1. N servers (half streamable-http with a secret value, half stdio) created through the
+//!    runtime manager with a separate `mcp-runtime serve` process reconciling them: time until
+//!    every Deployment, Secret and Service exists; side by side with `kubectl apply
+//!    --server-side` of the same rendered manifests (the API server's own pace).
+//! 2. Resident memory of that `serve` process with N servers managed.
+//! 3. Requests the control plane makes while the fleet is idle, from the API server's own
+//!    `apiserver_request_total` (non-watch requests on the kinds it touches).
+//!
+//! `cargo bench --bench fleet` (N = 1000); `MCP_RUNTIME_BENCH_SERVERS`, `MCP_RUNTIME_BENCH_IDLE_SECONDS`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use mcp_runtime::render::{RenderContext, render_document};
+use mcp_runtime::runtime::manager::McpServerRuntimeManager;
+use serde_json::{Value, json};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cache() -> PathBuf {
+    std::env::var("MCP_RUNTIME_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcp-runtime")
+        })
+}
+
+fn kubeconfig() -> PathBuf {
+    std::env::var("MCP_RUNTIME_TEST_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cache().join("cluster/kubeconfig"))
+}
+
+fn kubectl() -> PathBuf {
+    let versions = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/local-cluster/versions.env"
+    ))
+    .unwrap_or_default();
+    let get = |k: &str| {
+        versions
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    cache().join(format!(
+        "bin/k8s-{}-etcd-{}-kwok-{}/kubectl",
+        get("K8S_VERSION"),
+        get("ETCD_VERSION"),
+        get("KWOK_VERSION")
+    ))
+}
+
+fn server(i: usize) -> Value {
+    if i.is_multiple_of(2) {
+        json!({"name": format!("http-{i}"), "image": "ghcr.io/example/mcp:1",
+               "transport": {"type": "streamable-http", "port": 8080},
+               "env": [{"name": "MODE", "value": "bench"}, {"name": "TOKEN", "secretValue": format!("t-{i}")}]})
+    } else {
+        json!({"name": format!("stdio-{i}"), "command": ["npx", "-y", "@modelcontextprotocol/server-everything"]})
+    }
+}
+
+async fn counts(client: &Client, ns: &str) -> (usize, usize, usize) {
+    let lp = ListParams::default().labels("app.kubernetes.io/managed-by=mcp-runtime");
+    let d = Api::<Deployment>::namespaced(client.clone(), ns)
+        .list_metadata(&lp)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    let s = Api::<Secret>::namespaced(client.clone(), ns)
+        .list_metadata(&lp)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    let v = Api::<Service>::namespaced(client.clone(), ns)
+        .list_metadata(&lp)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    (d, s, v)
+}
+
+async fn wait_counts(
+    client: &Client,
+    ns: &str,
+    want: (usize, usize, usize),
+    limit: Duration,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if counts(client, ns).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), name);
+    for _ in 0..100 {
+        if sa.get_opt("default").await.ok().flatten().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sum of non-watch requests on the kinds the control plane touches.
+async fn request_total(client: &Client) -> BTreeMap<String, f64> {
+    let text = client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let label = |k: &str| {
+            line.split(&format!("{k}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let resource = label("resource");
+        let verb = label("verb");
+        if verb == "WATCH"
+            || ![
+                "mcpservers",
+                "deployments",
+                "pods",
+                "services",
+                "secrets",
+                "events",
+            ]
+            .contains(&resource.as_str())
+        {
+            continue;
+        }
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(format!("{verb} {resource}")).or_insert(0.0) += value;
+    }
+    out
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n = env_num("MCP_RUNTIME_BENCH_SERVERS", 1000) as usize;
+    let idle_secs = env_num("MCP_RUNTIME_BENCH_IDLE_SECONDS", 60);
+    let kc = kubeconfig();
+    let config =
+        Config::from_custom_kubeconfig(Kubeconfig::read_from(&kc)?, &KubeConfigOptions::default())
+            .await?;
+    let client = Client::try_from(config)?;
+    let stamp = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
+    let want = (n, n.div_ceil(2), n.div_ceil(2));
+    println!(
+        "fleet benchmark: {n} servers ({} streamable-http with a secret, {} stdio)",
+        want.2,
+        n - want.2
+    );
+
+    // --- kubectl apply --server-side of the same rendered manifests ---
+    let ns_k = format!("bench-kubectl-{stamp}");
+    namespace(&client, &ns_k).await;
+    let ctx = RenderContext {
+        namespace: ns_k.clone(),
+        ..Default::default()
+    };
+    let mut yaml = String::new();
+    for i in 0..n {
+        for o in render_document(&server(i), &ctx)?.objects() {
+            yaml.push_str("---\n");
+            yaml.push_str(&serde_norway::to_string(&o)?);
+        }
+    }
+    let file = std::env::temp_dir().join(format!("fleet-{stamp}.yaml"));
+    std::fs::write(&file, yaml)?;
+    let t = Instant::now();
+    let status = tokio::process::Command::new(kubectl())
+        .args([
+            "--kubeconfig",
+            &kc.display().to_string(),
+            "apply",
+            "--server-side",
+            "--field-manager=bench",
+            "-f",
+            &file.display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "kubectl apply failed");
+    let ok = wait_counts(&client, &ns_k, want, Duration::from_secs(600)).await;
+    let kubectl_time = t.elapsed();
+    anyhow::ensure!(ok, "kubectl objects incomplete");
+    let _ = std::fs::remove_file(&file);
+
+    // --- mcp-runtime: manager creates, a separate serve process reconciles ---
+    let ns_r = format!("bench-runtime-{stamp}");
+    namespace(&client, &ns_r).await;
+    let bin = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/release/mcp-runtime"
+    ));
+    let bin = if bin.exists() {
+        bin
+    } else {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/debug/mcp-runtime"
+        ))
+    };
+    let mut serve = tokio::process::Command::new(&bin)
+        .args([
+            "serve",
+            "--leader-elect=false",
+            "--namespace",
+            &ns_r,
+            "--kubeconfig",
+            &kc.display().to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = serve.id().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let manager = McpServerRuntimeManager::new(client.clone(), &ns_r);
+    let t = Instant::now();
+    let results: Vec<_> = stream::iter(0..n)
+        .map(|i| {
+            let m = manager.clone();
+            async move { m.create(&server(i)).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    anyhow::ensure!(failed == 0, "{failed} creates failed");
+    let created = t.elapsed();
+    let ok = wait_counts(&client, &ns_r, want, Duration::from_secs(900)).await;
+    let runtime_time = t.elapsed();
+    anyhow::ensure!(
+        ok,
+        "runtime objects incomplete: {:?}",
+        counts(&client, &ns_r).await
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, hwm) = rss_kib(pid);
+
+    // --- idle: requests the control plane makes with nothing changing ---
+    let before = request_total(&client).await;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let after = request_total(&client).await;
+    let (rss_idle, _) = rss_kib(pid);
+    let mut idle: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    idle.sort_by(|a, b| a.0.cmp(&b.0));
+
+    println!();
+    println!("| measurement | kubectl apply --server-side | mcp-runtime |");
+    println!("|---|---|---|");
+    println!(
+        "| {n} servers: all Deployments/Secrets/Services exist | {:.1} s | {:.1} s ({:.2}x kubectl; creates accepted after {:.1} s) |",
+        kubectl_time.as_secs_f64(),
+        runtime_time.as_secs_f64(),
+        runtime_time.as_secs_f64() / kubectl_time.as_secs_f64(),
+        created.as_secs_f64()
+    );
+    println!(
+        "| serve resident memory, {n} servers managed | – | {:.1} MB now, {:.1} MB peak, {:.1} MB after idle |",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        rss_idle as f64 / 1024.0
+    );
+    let total: f64 = idle.iter().map(|(_, d)| d).sum();
+    println!(
+        "| non-watch API requests in {idle_secs} s idle (deployments, pods, services, secrets, events, mcpservers) | – | {} {idle:?} |",
+        total.abs()
+    );
+
+    let _ = serve.kill().await;
+    for ns in [&ns_k, &ns_r] {
+        let _ = Api::<Namespace>::all(client.clone())
+            .delete(ns, &DeleteParams::background())
+            .await;
+    }
+    Ok(())
+}

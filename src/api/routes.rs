@@ -1,0 +1,392 @@
+//! The route handlers. Each one validates, calls the runtime manager (or reads the cache) and
+//! maps errors to problems; none of them keeps state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::ListParams;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::problem::Problem;
+use crate::crd::McpServer;
+use crate::metrics::PhaseLabels;
+use crate::render::{ServerNames, render_document};
+
+type Result<T> = std::result::Result<T, Problem>;
+
+/// The API's view of a server: name, resourceVersion (for optimistic concurrency), the stored
+/// spec (references only, never a secret value) and the status.
+fn view(m: &McpServer) -> Value {
+    json!({
+        "name": m.name_any(),
+        "resourceVersion": m.resource_version(),
+        "generation": m.metadata.generation,
+        "createdAt": m.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+        "spec": m.spec,
+        "status": m.status,
+    })
+}
+
+fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Body too large",
+                format!("the body exceeds {} bytes", super::BODY_LIMIT),
+            )
+        } else {
+            Problem::bad_json(e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // Line and column only: the text around the error may be a secret value.
+        Problem::bad_json(format!(
+            "syntax error at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty() && v != "*")
+}
+
+fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
+    state
+        .servers
+        .get(&ObjectRef::new(name).within(&state.render.namespace))
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let synced = tokio::time::timeout(Duration::ZERO, state.servers.wait_until_ready())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if synced {
+        "ready".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the McpServer cache is not synced yet",
+        )
+            .into_response()
+    }
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.servers.clear();
+    for m in state.servers.state() {
+        let phase = m
+            .status
+            .as_ref()
+            .map(|s| s.phase.as_str())
+            .unwrap_or("Unknown");
+        state
+            .metrics
+            .servers
+            .get_or_create(&PhaseLabels {
+                phase: phase.into(),
+            })
+            .inc();
+    }
+    let mut resp = state.metrics.encode().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+pub async fn openapi() -> Response {
+    let mut resp = super::OPENAPI.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let mut servers = state.servers.state();
+    servers.sort_by_key(|m| m.name_any());
+    Json(json!({"items": servers.iter().map(|m| view(m)).collect::<Vec<_>>()}))
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let doc = json_body(body)?;
+    let created = state.manager.create(&doc).await?;
+    let location = format!("/v1/servers/{}", created.name_any());
+    let mut resp = (StatusCode::CREATED, Json(view(&created))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    let server = match cached(&state, &name) {
+        Some(m) => (*m).clone(),
+        // Just created and not in the cache yet.
+        None => state.manager.get(&name).await?,
+    };
+    let mut resp = Json(view(&server)).into_response();
+    if let Some(rv) = server.resource_version()
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{rv}\""))
+    {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// The document's name must be the server's: a PUT cannot rename.
+fn check_name(doc: &Value, name: &str) -> Result<()> {
+    let given = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+    match ServerNames::new(given) {
+        Some(n) if n.slug == name => Ok(()),
+        None if given.is_empty() => Ok(()),
+        _ => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name-mismatch",
+            "The name does not match the URL",
+            format!(
+                "the document names {given:?}, the URL names {name:?}; a server cannot be renamed"
+            ),
+        )),
+    }
+}
+
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let mut doc = json_body(body)?;
+    check_name(&doc, &name)?;
+    if doc.get("name").is_none()
+        && let Some(m) = doc.as_object_mut()
+    {
+        m.insert("name".into(), name.clone().into());
+    }
+    let updated = state.manager.update(&doc, if_match(&headers)).await?;
+    Ok(Json(view(&updated)))
+}
+
+/// JSON merge patch (RFC 7386) onto the stored document.
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let patch = json_body(body)?;
+    let current = state.manager.get(&name).await?;
+    let mut doc = serde_json::to_value(current.server_spec()).unwrap_or_default();
+    json_patch::merge(&mut doc, &patch);
+    check_name(&doc, &name)?;
+    // Without If-Match the patch applies to the version it was computed from: a concurrent
+    // change makes it fail with 409 rather than be silently overwritten.
+    let rv = if_match(&headers).or_else(|| current.resource_version());
+    let updated = state.manager.update(&doc, rv).await?;
+    Ok(Json(view(&updated)))
+}
+
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    state.manager.remove(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(view(&state.manager.start(&name).await?)),
+    )
+        .into_response())
+}
+
+pub async fn stop(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(view(&state.manager.stop(&name).await?)),
+    )
+        .into_response())
+}
+
+pub async fn restart(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(view(&state.manager.restart(&name).await?)),
+    )
+        .into_response())
+}
+
+/// Served from the watch cache: no request to the API server.
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
+    let m = cached(&state, &name).ok_or_else(|| Problem::not_found(&format!("server {name}")))?;
+    Ok(Json(json!({
+        "name": name,
+        "observedGeneration": m.status.as_ref().and_then(|s| s.observed_generation),
+        "generation": m.metadata.generation,
+        "status": m.status,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    tail: Option<i64>,
+    #[serde(default)]
+    follow: bool,
+}
+
+pub async fn logs(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    query: std::result::Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(q) = query.map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "Invalid query",
+            e.body_text(),
+        )
+    })?;
+    if let Some(t) = q.tail
+        && !(0..=100_000).contains(&t)
+    {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "Invalid query",
+            "tail must be between 0 and 100000",
+        ));
+    }
+    state.manager.get(&name).await?;
+    let lines = state
+        .manager
+        .logs(&name, q.tail.or(Some(100)), q.follow)
+        .await?;
+    let body = Body::from_stream(lines.map(|l| {
+        l.map(|mut s| {
+            s.push('\n');
+            Bytes::from(s)
+        })
+    }));
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
+    let server = state.manager.get(&name).await?;
+    let names =
+        ServerNames::new(&name).ok_or_else(|| Problem::not_found(&format!("server {name}")))?;
+    let api: Api<Event> = Api::namespaced(state.client.clone(), &state.render.namespace);
+    let mut out = Vec::new();
+    for object in [server.name_any(), names.deployment.clone()] {
+        let lp = ListParams::default().fields(&format!("involvedObject.name={object}"));
+        let list = api.list(&lp).await.map_err(crate::runtime::Error::from)?;
+        out.extend(list.items);
+    }
+    out.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or(e.event_time.as_ref().map(|t| t.0))
+    });
+    Ok(Json(json!({"items": out.iter().map(|e| json!({
+        "type": e.type_,
+        "reason": e.reason,
+        "message": e.message,
+        "object": format!("{}/{}", e.involved_object.kind.clone().unwrap_or_default(), e.involved_object.name.clone().unwrap_or_default()),
+        "count": e.count,
+        "time": e.last_timestamp.as_ref().map(|t| t.0.to_string()).or(e.event_time.as_ref().map(|t| t.0.to_string())),
+    })).collect::<Vec<_>>()})))
+}
+
+/// What-if: the manifests a document would become with the current plugin chain (Secret values
+/// are blanked in the answer: they are not needed to review a manifest).
+pub async fn render(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let doc = json_body(body)?;
+    let manifests = render_document(&doc, &state.render)?;
+    let mut objects = manifests.objects();
+    for o in &mut objects {
+        if o["kind"] == "Secret"
+            && let Some(data) = o.get_mut("data").and_then(Value::as_object_mut)
+        {
+            for v in data.values_mut() {
+                *v = Value::String(String::new());
+            }
+        }
+    }
+    Ok(Json(json!({
+        "objects": objects,
+        "endpoint": manifests.endpoint,
+        "patches": [],
+    })))
+}
+
+pub async fn plugins() -> Json<Value> {
+    Json(json!({"items": []}))
+}
+
+pub async fn fallback() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        "No such route",
+        "see /openapi.json for the routes",
+    )
+}

@@ -1,0 +1,119 @@
+//! Prometheus metrics (prometheus-client), shared by the HTTP API and the controller. Names
+//! carry their base unit (`_seconds`, `_total`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    pub plugin: String,
+    pub kind: String,
+}
+
+fn latency() -> Histogram {
+    // 100 µs .. ~52 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub servers: Family<PhaseLabels, Gauge>,
+    pub plugin_duration: Family<PluginLabels, Histogram>,
+    pub plugin_failures: Family<PluginLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("mcp_runtime");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        let reconcile_duration = latency();
+        let servers = Family::<PhaseLabels, Gauge>::default();
+        let plugin_duration =
+            Family::<PluginLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let plugin_failures = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP API requests by method, route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP API latency by route",
+            http_duration.clone(),
+        );
+        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile",
+            reconcile_duration.clone(),
+        );
+        registry.register("servers", "Managed MCP servers by phase", servers.clone());
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Plugin call durations by plugin and hook",
+            plugin_duration.clone(),
+        );
+        registry.register(
+            "plugin_failures",
+            "Plugin failures by plugin and kind",
+            plugin_failures.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            reconciles,
+            reconcile_duration,
+            servers,
+            plugin_duration,
+            plugin_failures,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
