@@ -1,0 +1,253 @@
+//! The HTTP API against the real local cluster: the whole lifecycle through HTTP, every error
+//! path with its status and problem body, and the OpenAPI document matching the routes.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use mcp_runtime::api::{self, AppState, Tokens};
+use mcp_runtime::metrics::Metrics;
+use mcp_runtime::render::RenderContext;
+use serde_json::{Value, json};
+use support::Runtime;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Api {
+    rt: Runtime,
+    router: Router,
+}
+
+async fn setup(test: &str) -> Api {
+    let rt = Runtime::new(test).await;
+    let render = RenderContext { namespace: rt.ns.name.clone(), ..Default::default() };
+    let (state, cache) = AppState::new(rt.ns.client.clone(), render, Tokens::parse(TOKEN), false, Arc::new(Metrics::new()));
+    tokio::spawn(cache);
+    let router = api::router(state);
+    // Ready once the McpServer cache has synced.
+    for _ in 0..100 {
+        let (status, _, _) = call(&router, Method::GET, "/readyz", None, None).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Api { rt, router }
+}
+
+async fn call(router: &Router, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, HeaderMap, Value) {
+    call_with(router, method, path, token, body, &[]).await
+}
+
+async fn call_with(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b)).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, value)
+}
+
+fn j(v: Value) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(&v).unwrap())
+}
+
+async fn wait_phase(a: &Api, name: &str, phase: &str) -> Value {
+    for _ in 0..300 {
+        let (s, _, body) = call(&a.router, Method::GET, &format!("/v1/servers/{name}/status"), Some(TOKEN), None).await;
+        if s == StatusCode::OK && body["status"]["phase"] == phase {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{name} did not reach {phase}");
+}
+
+#[tokio::test]
+async fn lifecycle_through_http() {
+    let a = setup("api-life").await;
+    let doc = json!({"name": "Weather", "image": "ghcr.io/example/weather:1",
+                     "transport": {"type": "streamable-http", "port": 9000},
+                     "env": [{"name": "API_KEY", "secretValue": "k-123"}]});
+    let (s, h, body) = call(&a.router, Method::POST, "/v1/servers", Some(TOKEN), j(doc.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(h[header::LOCATION], "/v1/servers/weather");
+    assert!(!body.to_string().contains("k-123"), "no secret value in the answer: {body}");
+    assert_eq!(body["spec"]["env"][0]["secretKeyRef"]["name"], "mcp-weather-secrets");
+
+    let status = wait_phase(&a, "weather", "Running").await;
+    assert_eq!(status["status"]["endpoint"], format!("http://mcp-weather.{}.svc:9000/mcp", a.rt.ns.name));
+
+    let (s, _, list) = call(&a.router, Method::GET, "/v1/servers", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["items"][0]["name"], "weather");
+
+    // Optimistic concurrency: a stale resourceVersion is a 409, the current one passes.
+    let (_, h, current) = call(&a.router, Method::GET, "/v1/servers/weather", Some(TOKEN), None).await;
+    let etag = h[header::ETAG].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", current["resourceVersion"].as_str().unwrap()));
+    let mut updated = doc.clone();
+    updated["replicas"] = json!(2);
+    let (s, _, p) = call_with(&a.router, Method::PUT, "/v1/servers/weather", Some(TOKEN), j(updated.clone()), &[("if-match", "\"1\"")]).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["type"], "https://mcp-runtime.dev/problems/conflict");
+    let (s, _, body) = call_with(&a.router, Method::PUT, "/v1/servers/weather", Some(TOKEN), j(updated), &[("if-match", &etag)]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["spec"]["replicas"], 2);
+
+    // Merge patch.
+    let (s, _, body) = call(&a.router, Method::PATCH, "/v1/servers/weather", Some(TOKEN), j(json!({"replicas": 1, "labels": {"team": "x"}}))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["spec"]["labels"]["team"], "x");
+    assert_eq!(body["spec"]["env"][0]["secretKeyRef"]["key"], "API_KEY", "patch keeps the secret reference");
+
+    for (verb, phase) in [("stop", "Stopped"), ("start", "Running"), ("restart", "Running")] {
+        let (s, _, body) = call(&a.router, Method::POST, &format!("/v1/servers/weather/{verb}"), Some(TOKEN), None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{verb}: {body}");
+        wait_phase(&a, "weather", phase).await;
+    }
+
+    let (s, _, events) = call(&a.router, Method::GET, "/v1/servers/weather/events", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "ScalingReplicaSet"), "{events}");
+
+    let (s, _, metrics) = call(&a.router, Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("mcp_runtime_http_requests_total{method=\"POST\",route=\"/v1/servers\",status=\"201\"} 1"), "{text}");
+    assert!(text.contains("mcp_runtime_servers{phase=\"Running\"} 1"), "{text}");
+
+    let (s, _, _) = call(&a.router, Method::DELETE, "/v1/servers/weather", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, p) = call(&a.router, Method::DELETE, "/v1/servers/weather", Some(TOKEN), None).await;
+    assert_eq!((s, p["type"].as_str()), (StatusCode::NOT_FOUND, Some("https://mcp-runtime.dev/problems/not-found")));
+}
+
+#[tokio::test]
+async fn every_error_path_has_its_status_and_problem() {
+    let a = setup("api-errors").await;
+    let r = &a.router;
+    let problem = |h: &HeaderMap| h[header::CONTENT_TYPE].to_str().unwrap().to_string();
+
+    // No or a wrong token: 401 with WWW-Authenticate; health stays open.
+    let (s, h, p) = call(r, Method::GET, "/v1/servers", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(p["title"], "Unauthorized");
+    let (s, _, _) = call(r, Method::GET, "/v1/servers", Some("test-token-0123456788"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(r, Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+
+    // Bad JSON: 400, position but not the text.
+    let (s, h, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), Some(b"{\"name\": \"hunter2".to_vec())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(problem(&h), "application/problem+json");
+    assert!(p["detail"].as_str().unwrap().contains("line 1"), "{p}");
+    assert!(!p.to_string().contains("hunter2"));
+
+    // Schema violations: 422 with every path.
+    let bad = json!({"name": "x", "transport": {"type": "streamable-http", "port": 70000}, "replicas": 0,
+                     "env": [{"name": "S", "secretValue": "do-not-echo", "value": "v"}]});
+    let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), j(bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let paths: Vec<&str> = p["violations"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, vec!["", "/env/0", "/replicas", "/transport/port"], "{p}");
+    assert!(!p.to_string().contains("do-not-echo"));
+
+    // Unknown server: 404 on every verb.
+    for (m, path) in [(Method::GET, "/v1/servers/nope"), (Method::POST, "/v1/servers/nope/stop"), (Method::GET, "/v1/servers/nope/status"), (Method::GET, "/v1/servers/nope/logs")] {
+        let (s, _, p) = call(r, m.clone(), path, Some(TOKEN), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {p}");
+    }
+
+    // Create collision: 409.
+    let doc = json!({"name": "dup", "image": "x.io/y:1"});
+    assert_eq!(call(r, Method::POST, "/v1/servers", Some(TOKEN), j(doc.clone())).await.0, StatusCode::CREATED);
+    let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), j(json!({"name": "DUP", "image": "x.io/y:1"}))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+
+    // Renaming through PUT: 422.
+    let (s, _, p) = call(r, Method::PUT, "/v1/servers/dup", Some(TOKEN), j(json!({"name": "other", "image": "x.io/y:1"}))).await;
+    assert_eq!((s, p["type"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("https://mcp-runtime.dev/problems/name-mismatch")));
+
+    // Oversized body: 413.
+    let big = vec![b' '; api::BODY_LIMIT + 1];
+    let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), Some(big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
+
+    // Bad query: 400.
+    let (s, _, _) = call(r, Method::GET, "/v1/servers/dup/logs?tail=-5", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // No such route: a problem, not a bare 404.
+    let (s, h, _) = call(r, Method::GET, "/v2/anything", Some(TOKEN), None).await;
+    assert_eq!((s, problem(&h).as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+
+    // Nothing half-applied by the failed creates.
+    let (_, _, list) = call(r, Method::GET, "/v1/servers", Some(TOKEN), None).await;
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(names.iter().all(|n| *n == "dup"), "{names:?}");
+}
+
+#[tokio::test]
+async fn what_if_render_blanks_secret_values() {
+    let a = setup("api-render").await;
+    let doc = json!({"name": "r", "image": "x.io/y:1", "env": [{"name": "K", "secretValue": "shh"}]});
+    let (s, _, body) = call(&a.router, Method::POST, "/v1/render", Some(TOKEN), j(doc)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains("shh") && !body.to_string().contains("c2ho"), "{body}");
+    let kinds: Vec<&str> = body["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["Secret", "Deployment"]);
+}
+
+/// Every route of the code is in the OpenAPI document and every documented route is served
+/// (answered by its handler, not the fallback).
+#[tokio::test]
+async fn openapi_documents_exactly_the_routes() {
+    let doc: Value = serde_json::from_str(api::OPENAPI).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in ["get", "post", "put", "patch", "delete"] {
+            if item.get(m).is_some() {
+                documented.push((m.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut coded: Vec<(String, String)> = api::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    coded.sort();
+    assert_eq!(documented, coded);
+
+    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let (state, _cache) = AppState::new(client, RenderContext::default(), Tokens::disabled(), false, Arc::new(Metrics::new()));
+    let router = api::router(state);
+    for (m, p) in api::ROUTES {
+        let path = p.replace("{name}", "x");
+        let (_, _, body) = call(&router, Method::from_bytes(m.as_bytes()).unwrap(), &path, None, Some(b"{}".to_vec())).await;
+        assert_ne!(body["type"], "https://mcp-runtime.dev/problems/no-route", "{m} {p} is not routed");
+    }
+}
