@@ -13,6 +13,9 @@ mkdir -p "$CACHE"
 "$LC/build.sh" > "$CACHE/build-last.log" 2>&1 &
 build_pid=$!
 
+# The JavaScript and Python policy toolchains (cached; tests build the example plugins).
+scripts/plugin-tools.sh
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked --no-run

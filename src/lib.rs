@@ -9,6 +9,7 @@ pub mod config;
 pub mod crd;
 pub mod input;
 pub mod metrics;
+pub mod plugin;
 pub mod render;
 pub mod runtime;
 pub mod schema;

@@ -166,6 +166,37 @@ fn compiled(kind: SchemaKind) -> &'static Compiled {
     }
 }
 
+/// A schema that is not one of ours (a plugin's settings schema), compiled.
+pub struct CustomSchema {
+    document: Value,
+    validator: Validator,
+}
+
+impl CustomSchema {
+    /// Compiles `document` (draft 2020-12 unless it says otherwise); the error says why not.
+    pub fn compile(document: &Value) -> Result<CustomSchema, String> {
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(document)
+            .map_err(|e| e.to_string())?;
+        Ok(CustomSchema {
+            document: document.clone(),
+            validator,
+        })
+    }
+
+    /// Every violation of `instance`, with the same paths and messages as ours.
+    pub fn violations(&self, instance: &Value) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for error in self.validator.iter_errors(instance) {
+            collect(&self.document, &error, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// Escapes one JSON-pointer segment (RFC 6901).
 pub fn escape_pointer_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the policy toolchains into the cache (outside the repo, keyed by version; a no-op
+# when present): componentize-qjs (npm) for JavaScript policies, componentize-py (PyPI) for
+# Python policies. `mcp-runtime plugin build` finds them there.
+set -euo pipefail
+CACHE=${MCP_RUNTIME_CACHE:-$HOME/.cache/mcp-runtime}
+QJS_VERSION=0.4.5
+PY_VERSION=0.25.1
+QJS_DIR=$CACHE/tools/npm-qjs-$QJS_VERSION
+PY_DIR=$CACHE/tools/componentize-py-$PY_VERSION
+if [ ! -x "$QJS_DIR/node_modules/.bin/componentize-qjs" ]; then
+  mkdir -p "$QJS_DIR"
+  (cd "$QJS_DIR" && npm install --no-audit --no-fund --silent "componentize-qjs@$QJS_VERSION")
+fi
+if [ ! -x "$PY_DIR/bin/componentize-py" ]; then
+  python3 -m venv "$PY_DIR"
+  "$PY_DIR/bin/pip" install --quiet "componentize-py==$PY_VERSION"
+fi
+"$QJS_DIR/node_modules/.bin/componentize-qjs" --help >/dev/null
+"$PY_DIR/bin/componentize-py" --version

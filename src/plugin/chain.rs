@@ -1,0 +1,287 @@
+//! A chain of plugins over one server: ordered by priority then name; each change becomes a
+//! JSON Patch attributed to the plugin that made it; a change outside the plugin's write scope,
+//! or one that breaks the manifest (no longer a valid Deployment/Service, or its name,
+//! namespace, owners, selector or our labels changed), is refused and blamed on that plugin.
+//! One deadline covers the whole chain.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::host::{Answer, LoadedPlugin, PluginError, PluginErrorKind, Violation};
+use super::manifest::{FailurePolicy, Hook, Mode};
+use super::scope;
+use crate::render::Manifests;
+use crate::render::labels::SERVER_LABEL;
+
+/// Annotation on the Deployment summarising which plugin changed how many paths.
+pub const POLICIES_ANNOTATION: &str = "mcp-runtime.dev/policies";
+/// The longest a whole chain may take, whatever its plugins' limits add up to.
+pub const MAX_CHAIN: Duration = Duration::from_secs(10);
+
+/// One plugin's change to one manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct PluginPatch {
+    pub plugin: String,
+    pub hook: &'static str,
+    /// RFC 6902 operations.
+    pub patch: Value,
+    /// `monitor`: recorded, not applied.
+    pub applied: bool,
+}
+
+/// What a chain did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChainReport {
+    pub patches: Vec<PluginPatch>,
+    /// Denials of plugins in monitor mode (recorded, not enforced).
+    pub monitored_denials: Vec<String>,
+    /// Errors of plugins whose failure policy is `ignore`.
+    pub ignored_errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("denied by plugin {plugin}: {}", messages(.violations))]
+    Denied { plugin: String, violations: Vec<(String, Option<String>)> },
+    #[error("{0}")]
+    Failed(#[from] PluginError),
+}
+
+fn messages(v: &[(String, Option<String>)]) -> String {
+    v.iter()
+        .map(|(m, p)| match p {
+            Some(p) => format!("{p}: {m}"),
+            None => m.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn owned(v: Vec<Violation>) -> Vec<(String, Option<String>)> {
+    v.into_iter().map(|v| (v.message, v.path)).collect()
+}
+
+#[derive(Clone, Default, Debug)]
+pub struct Chain {
+    plugins: Vec<Arc<LoadedPlugin>>,
+}
+
+impl Chain {
+    pub fn new(mut plugins: Vec<Arc<LoadedPlugin>>) -> Chain {
+        plugins.sort_by(|a, b| {
+            (a.manifest.priority, &a.manifest.name).cmp(&(b.manifest.priority, &b.manifest.name))
+        });
+        Chain { plugins }
+    }
+
+    /// Loads every `<dir>/*/plugin.json`; the first plugin that fails to load fails the set
+    /// (a policy silently missing is worse than no start).
+    pub fn load_dir(dir: &Path) -> Result<Chain, PluginError> {
+        let mut plugins = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| PluginError {
+                plugin: dir.display().to_string(),
+                version: "-".into(),
+                hook: "load".into(),
+                kind: PluginErrorKind::Load(format!("cannot read the plugin directory: {e}")),
+            })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("plugin.json").exists())
+            .collect();
+        entries.sort();
+        for p in entries {
+            plugins.push(Arc::new(LoadedPlugin::load(&p)?));
+        }
+        Ok(Chain::new(plugins))
+    }
+
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Runs validate-config and the manifest hooks over `manifests` in place. `server` is the
+    /// server document without secret values.
+    pub fn run(&self, server_name: &str, namespace: &str, server: &Value, manifests: &mut Manifests) -> Result<ChainReport, ChainError> {
+        let mut report = ChainReport::default();
+        if self.plugins.is_empty() {
+            return Ok(report);
+        }
+        let budget: u64 = self.plugins.iter().map(|p| p.manifest.limits.timeout_ms).sum();
+        let chain_deadline = Instant::now() + Duration::from_millis(budget).min(MAX_CHAIN);
+        let deadline = |p: &LoadedPlugin| chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+        let server_text = server.to_string();
+
+        for p in self.plugins.iter().filter(|p| p.manifest.handles(Hook::ValidateConfig)) {
+            match p.validate_config(server_name, namespace, &server_text, deadline(p)) {
+                Ok(Answer::Ok(())) => {}
+                Ok(Answer::Denied(v)) => {
+                    let e = ChainError::Denied { plugin: p.id().into(), violations: owned(v) };
+                    if p.manifest.mode == Mode::Monitor {
+                        report.monitored_denials.push(e.to_string());
+                    } else {
+                        return Err(e);
+                    }
+                }
+                Err(e) => self.failed(p, e, &mut report)?,
+            }
+        }
+
+        let mut deployment = serde_json::to_value(&manifests.deployment).unwrap_or_default();
+        self.mutate_all(Hook::MutateDeployment, server_name, namespace, &server_text, &mut deployment, &mut report, chain_deadline)?;
+        let mut service = manifests.service.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
+        if let Some(service) = service.as_mut() {
+            self.mutate_all(Hook::MutateService, server_name, namespace, &server_text, service, &mut report, chain_deadline)?;
+        }
+
+        // Attribution: which plugin changed how many paths, on the Deployment itself.
+        let summary: Vec<String> = self
+            .plugins
+            .iter()
+            .filter_map(|p| {
+                let n: usize = report
+                    .patches
+                    .iter()
+                    .filter(|x| x.applied && x.plugin == p.id())
+                    .map(|x| x.patch.as_array().map_or(0, Vec::len))
+                    .sum();
+                (n > 0).then(|| format!("{}:{n}", p.id()))
+            })
+            .collect();
+        if !summary.is_empty() {
+            deployment["metadata"]["annotations"][POLICIES_ANNOTATION] = Value::String(summary.join(","));
+        }
+        manifests.deployment = serde_json::from_value(deployment).map_err(|e| PluginError {
+            plugin: "chain".into(),
+            version: "-".into(),
+            hook: "mutate-deployment".into(),
+            kind: PluginErrorKind::BadOutput(e.to_string()),
+        })?;
+        if let Some(s) = service {
+            manifests.service = serde_json::from_value(s).ok();
+        }
+        Ok(report)
+    }
+
+    fn failed(&self, p: &LoadedPlugin, e: PluginError, report: &mut ChainReport) -> Result<(), ChainError> {
+        tracing::warn!(plugin = p.id(), kind = e.kind_name(), error = %e, "plugin failed");
+        if p.manifest.failure_policy == FailurePolicy::Ignore {
+            report.ignored_errors.push(e.to_string());
+            Ok(())
+        } else {
+            Err(ChainError::Failed(e))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mutate_all(
+        &self,
+        hook: Hook,
+        server_name: &str,
+        namespace: &str,
+        server: &str,
+        object: &mut Value,
+        report: &mut ChainReport,
+        chain_deadline: Instant,
+    ) -> Result<(), ChainError> {
+        for p in self.plugins.iter().filter(|p| p.manifest.handles(hook)) {
+            let deadline = chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+            let answer = p.mutate(hook, server_name, namespace, server, &object.to_string(), deadline);
+            let out = match answer {
+                Ok(Answer::Ok(out)) => out,
+                Ok(Answer::Denied(v)) => {
+                    let e = ChainError::Denied { plugin: p.id().into(), violations: owned(v) };
+                    if p.manifest.mode == Mode::Monitor {
+                        report.monitored_denials.push(e.to_string());
+                        continue;
+                    }
+                    return Err(e);
+                }
+                Err(e) => {
+                    self.failed(p, e, report)?;
+                    continue;
+                }
+            };
+            match checked_change(p, hook, object, &out) {
+                Ok((after, patch)) => {
+                    let changed = patch.as_array().is_some_and(|a| !a.is_empty());
+                    let applied = p.manifest.mode == Mode::Enforce;
+                    if changed {
+                        report.patches.push(PluginPatch { plugin: p.id().into(), hook: hook.as_str(), patch, applied });
+                    }
+                    if applied {
+                        *object = after;
+                    }
+                }
+                Err(e) => self.failed(p, e, report)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a plugin's answer, computes its patch and checks scope and invariants.
+fn checked_change(p: &LoadedPlugin, hook: Hook, before: &Value, out: &str) -> Result<(Value, Value), PluginError> {
+    let err = |kind| PluginError {
+        plugin: p.manifest.name.clone(),
+        version: p.manifest.version.clone(),
+        hook: hook.as_str().into(),
+        kind,
+    };
+    let after: Value = serde_json::from_str(out).map_err(|e| err(PluginErrorKind::BadOutput(format!("not JSON: {e}"))))?;
+    let patch = serde_json::to_value(json_patch::diff(before, &after)).unwrap_or_default();
+    for op in patch.as_array().into_iter().flatten() {
+        for pointer in scope::written_pointers(op) {
+            if !p.manifest.write_scope.iter().any(|g| scope::matches(g, &pointer)) {
+                return Err(err(PluginErrorKind::OutOfScope { path: pointer }));
+            }
+        }
+    }
+    invariants(hook, before, &after).map_err(|m| err(PluginErrorKind::BadOutput(m)))?;
+    Ok((after, patch))
+}
+
+/// What no plugin may change, whatever its scope: the object must stay a valid object of its
+/// kind with the same identity, owners, selector and our labels.
+fn invariants(hook: Hook, before: &Value, after: &Value) -> Result<(), String> {
+    let fixed = [
+        "/apiVersion",
+        "/kind",
+        "/metadata/name",
+        "/metadata/namespace",
+        "/metadata/ownerReferences",
+        "/spec/selector",
+    ];
+    for ptr in fixed {
+        if before.pointer(ptr) != after.pointer(ptr) {
+            return Err(format!("changed {ptr}, which no plugin may change"));
+        }
+    }
+    let label = format!("/metadata/labels/{}", crate::schema::escape_pointer_segment(SERVER_LABEL));
+    let managed = "/metadata/labels/app.kubernetes.io~1managed-by";
+    let mut labels = vec![label.clone(), managed.to_string()];
+    if hook == Hook::MutateDeployment {
+        labels.push(format!("/spec/template{label}"));
+    }
+    for ptr in labels {
+        if before.pointer(&ptr) != after.pointer(&ptr) {
+            return Err(format!("changed {ptr}, which no plugin may change"));
+        }
+    }
+    let valid = match hook {
+        Hook::MutateDeployment => serde_json::from_value::<Deployment>(after.clone()).map(|_| ()),
+        Hook::MutateService => serde_json::from_value::<Service>(after.clone()).map(|_| ()),
+        _ => Ok(()),
+    };
+    valid.map_err(|e| format!("no longer a valid {}: {e}", if hook == Hook::MutateService { "Service" } else { "Deployment" }))
+}

@@ -1,0 +1,107 @@
+//! The one wasmtime `Engine` (pooling allocator, copy-on-write memory images, epoch
+//! interruption), the epoch ticker that gives deadlines millisecond precision, and the on-disk
+//! cache of compiled components.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Epoch ticks per second: deadlines are in milliseconds.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Upper bound of any plugin's memory (plugin.schema.json allows up to 1024 MiB).
+pub const MAX_MEMORY: usize = 1024 << 20;
+
+/// The shared engine, created once with its ticker thread.
+pub fn engine() -> Result<Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let engine = build().map_err(|e| e.to_string())?;
+            let ticker = engine.weak();
+            // A plain thread: ticking must not depend on the async runtime being responsive.
+            let spawned = std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while let Some(engine) = ticker.upgrade() {
+                        engine.increment_epoch();
+                        drop(engine);
+                        std::thread::sleep(TICK);
+                    }
+                });
+            spawned.map_err(|e| e.to_string())?;
+            Ok(engine)
+        })
+        .clone()
+}
+
+fn build() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(256)
+        .total_core_instances(1024)
+        .total_memories(256)
+        .total_tables(1024)
+        .max_memory_size(MAX_MEMORY)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(16)
+        .max_tables_per_component(64)
+        .max_memories_per_module(4)
+        .max_tables_per_module(8)
+        .table_elements(200_000)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(4 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Where compiled components are kept: `$MCP_RUNTIME_CACHE/plugins/<engine>`.
+pub fn cache_dir(engine: &Engine) -> PathBuf {
+    let mut h = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let base = std::env::var("MCP_RUNTIME_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache/mcp-runtime"));
+    base.join("plugins").join(format!("{:016x}", h.finish()))
+}
+
+/// How a component was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Compiled,
+    Cache,
+}
+
+/// The component for `bytes` (whose sha256 hex is `digest`): from the cache when present,
+/// otherwise compiled and written to the cache (atomically; a failed write only costs a
+/// compile next time).
+pub fn component(engine: &Engine, bytes: &[u8], digest: &str, cache: Option<&Path>) -> wasmtime::Result<(Arc<Component>, Source)> {
+    if let Some(dir) = cache {
+        let file = dir.join(format!("{digest}.cwasm"));
+        if file.exists() {
+            // SAFETY: the file was written by `Component::serialize` of this engine
+            // configuration (the directory is keyed by its compatibility hash) and named by the
+            // digest of the verified source; wasmtime still checks its header.
+            if let Ok(c) = unsafe { Component::deserialize_file(engine, &file) } {
+                return Ok((Arc::new(c), Source::Cache));
+            }
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    if let Some(dir) = cache
+        && std::fs::create_dir_all(dir).is_ok()
+        && let Ok(serialized) = component.serialize()
+    {
+        let tmp = dir.join(format!(".{digest}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, serialized).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(format!("{digest}.cwasm")));
+        }
+    }
+    Ok((Arc::new(component), Source::Compiled))
+}

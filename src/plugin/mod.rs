@@ -1,0 +1,27 @@
+//! The WebAssembly policy layer: the only module that touches wasmtime.
+//!
+//! Plugins are components built against `plugins/wit` (`mcp-runtime:plugin@0.1.0`). The host
+//! links no WASI at all (a plugin importing any interface but ours is refused at load, naming
+//! the import), bounds every call in time (epoch interruption, one deadline per chain), memory
+//! (a `ResourceLimiter`) and output size, and names the plugin, its version and the hook in
+//! every error. Each call runs on a fresh instance made from an `InstancePre`, with the pooling
+//! allocator and copy-on-write memory images so that costs microseconds, and no state leaks
+//! from one server to the next. Compiled components are cached on disk, keyed by digest and
+//! engine, so a restart loads without compiling.
+
+pub mod build;
+pub mod chain;
+pub mod engine;
+pub mod host;
+pub mod manifest;
+pub mod scope;
+pub mod testing;
+
+pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
+pub use host::{LoadedPlugin, PluginError, PluginErrorKind};
+pub use manifest::{FailurePolicy, Hook, Mode, PluginManifest};
+
+/// The contract version this host speaks.
+pub const CONTRACT: &str = "mcp-runtime:plugin@0.1.0";
+/// The WIT package, embedded so `plugin build` works from anywhere.
+pub const WIT: &str = include_str!("../../plugins/wit/plugin.wit");
