@@ -233,8 +233,11 @@ fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
     use mcp_runtime::plugin::{build, testing};
     match command {
         PluginCommand::Build { dir, keep_wasi } => {
-            let options = build::BuildOptions { keep_wasi, wit_dir: None };
-            let built = build::build(&dir, &options).map_err(|e| Failure::Invalid(e))?;
+            let options = build::BuildOptions {
+                keep_wasi,
+                wit_dir: None,
+            };
+            let built = build::build(&dir, &options).map_err(Failure::Invalid)?;
             println!(
                 "built {} ({} bytes, {}) in {:.1}s",
                 built.component.display(),
@@ -260,7 +263,8 @@ fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
             Ok(())
         }
         PluginCommand::Bench { dir, iterations } => {
-            let (plugins, chain_p50, chain_p99) = testing::bench(&dir, iterations).map_err(Failure::Invalid)?;
+            let (plugins, chain_p50, chain_p99) =
+                testing::bench(&dir, iterations).map_err(Failure::Invalid)?;
             println!("| plugin | load | fresh instance + mutate p50 | p99 |");
             println!("|---|---|---|---|");
             for b in &plugins {
@@ -269,7 +273,12 @@ fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
                     b.plugin, b.load_ms, b.loaded_from, b.fresh_call_p50_us, b.fresh_call_p99_us
                 );
             }
-            println!("chain of {} over a Deployment and a Service: p50 {:.2} ms, p99 {:.2} ms", plugins.len(), chain_p50, chain_p99);
+            println!(
+                "chain of {} over a Deployment and a Service: p50 {:.2} ms, p99 {:.2} ms",
+                plugins.len(),
+                chain_p50,
+                chain_p99
+            );
             Ok(())
         }
     }

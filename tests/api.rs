@@ -26,8 +26,17 @@ struct Api {
 
 async fn setup(test: &str) -> Api {
     let rt = Runtime::new(test).await;
-    let render = RenderContext { namespace: rt.ns.name.clone(), ..Default::default() };
-    let (state, cache) = AppState::new(rt.ns.client.clone(), render, Tokens::parse(TOKEN), false, Arc::new(Metrics::new()));
+    let render = RenderContext {
+        namespace: rt.ns.name.clone(),
+        ..Default::default()
+    };
+    let (state, cache) = AppState::new(
+        rt.ns.client.clone(),
+        render,
+        Tokens::parse(TOKEN),
+        false,
+        Arc::new(Metrics::new()),
+    );
     tokio::spawn(cache);
     let router = api::router(state);
     // Ready once the McpServer cache has synced.
@@ -41,7 +50,13 @@ async fn setup(test: &str) -> Api {
     Api { rt, router }
 }
 
-async fn call(router: &Router, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, HeaderMap, Value) {
+async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (StatusCode, HeaderMap, Value) {
     call_with(router, method, path, token, body, &[]).await
 }
 
@@ -61,14 +76,18 @@ async fn call_with(
         req = req.header(*k, *v);
     }
     let req = match body {
-        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b)).unwrap(),
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b))
+            .unwrap(),
         None => req.body(Body::empty()).unwrap(),
     };
     let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, headers, value)
 }
 
@@ -78,7 +97,14 @@ fn j(v: Value) -> Option<Vec<u8>> {
 
 async fn wait_phase(a: &Api, name: &str, phase: &str) -> Value {
     for _ in 0..300 {
-        let (s, _, body) = call(&a.router, Method::GET, &format!("/v1/servers/{name}/status"), Some(TOKEN), None).await;
+        let (s, _, body) = call(
+            &a.router,
+            Method::GET,
+            &format!("/v1/servers/{name}/status"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
         if s == StatusCode::OK && body["status"]["phase"] == phase {
             return body;
         }
@@ -93,58 +119,158 @@ async fn lifecycle_through_http() {
     let doc = json!({"name": "Weather", "image": "ghcr.io/example/weather:1",
                      "transport": {"type": "streamable-http", "port": 9000},
                      "env": [{"name": "API_KEY", "secretValue": "k-123"}]});
-    let (s, h, body) = call(&a.router, Method::POST, "/v1/servers", Some(TOKEN), j(doc.clone())).await;
+    let (s, h, body) = call(
+        &a.router,
+        Method::POST,
+        "/v1/servers",
+        Some(TOKEN),
+        j(doc.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert_eq!(h[header::LOCATION], "/v1/servers/weather");
-    assert!(!body.to_string().contains("k-123"), "no secret value in the answer: {body}");
-    assert_eq!(body["spec"]["env"][0]["secretKeyRef"]["name"], "mcp-weather-secrets");
+    assert!(
+        !body.to_string().contains("k-123"),
+        "no secret value in the answer: {body}"
+    );
+    assert_eq!(
+        body["spec"]["env"][0]["secretKeyRef"]["name"],
+        "mcp-weather-secrets"
+    );
 
     let status = wait_phase(&a, "weather", "Running").await;
-    assert_eq!(status["status"]["endpoint"], format!("http://mcp-weather.{}.svc:9000/mcp", a.rt.ns.name));
+    assert_eq!(
+        status["status"]["endpoint"],
+        format!("http://mcp-weather.{}.svc:9000/mcp", a.rt.ns.name)
+    );
 
     let (s, _, list) = call(&a.router, Method::GET, "/v1/servers", Some(TOKEN), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list["items"][0]["name"], "weather");
 
     // Optimistic concurrency: a stale resourceVersion is a 409, the current one passes.
-    let (_, h, current) = call(&a.router, Method::GET, "/v1/servers/weather", Some(TOKEN), None).await;
+    let (_, h, current) = call(
+        &a.router,
+        Method::GET,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        None,
+    )
+    .await;
     let etag = h[header::ETAG].to_str().unwrap().to_string();
-    assert_eq!(etag, format!("\"{}\"", current["resourceVersion"].as_str().unwrap()));
+    assert_eq!(
+        etag,
+        format!("\"{}\"", current["resourceVersion"].as_str().unwrap())
+    );
     let mut updated = doc.clone();
     updated["replicas"] = json!(2);
-    let (s, _, p) = call_with(&a.router, Method::PUT, "/v1/servers/weather", Some(TOKEN), j(updated.clone()), &[("if-match", "\"1\"")]).await;
+    let (s, _, p) = call_with(
+        &a.router,
+        Method::PUT,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        j(updated.clone()),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["type"], "https://mcp-runtime.dev/problems/conflict");
-    let (s, _, body) = call_with(&a.router, Method::PUT, "/v1/servers/weather", Some(TOKEN), j(updated), &[("if-match", &etag)]).await;
+    let (s, _, body) = call_with(
+        &a.router,
+        Method::PUT,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        j(updated),
+        &[("if-match", &etag)],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["spec"]["replicas"], 2);
 
     // Merge patch.
-    let (s, _, body) = call(&a.router, Method::PATCH, "/v1/servers/weather", Some(TOKEN), j(json!({"replicas": 1, "labels": {"team": "x"}}))).await;
+    let (s, _, body) = call(
+        &a.router,
+        Method::PATCH,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        j(json!({"replicas": 1, "labels": {"team": "x"}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["spec"]["labels"]["team"], "x");
-    assert_eq!(body["spec"]["env"][0]["secretKeyRef"]["key"], "API_KEY", "patch keeps the secret reference");
+    assert_eq!(
+        body["spec"]["env"][0]["secretKeyRef"]["key"], "API_KEY",
+        "patch keeps the secret reference"
+    );
 
-    for (verb, phase) in [("stop", "Stopped"), ("start", "Running"), ("restart", "Running")] {
-        let (s, _, body) = call(&a.router, Method::POST, &format!("/v1/servers/weather/{verb}"), Some(TOKEN), None).await;
+    for (verb, phase) in [
+        ("stop", "Stopped"),
+        ("start", "Running"),
+        ("restart", "Running"),
+    ] {
+        let (s, _, body) = call(
+            &a.router,
+            Method::POST,
+            &format!("/v1/servers/weather/{verb}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{verb}: {body}");
         wait_phase(&a, "weather", phase).await;
     }
 
-    let (s, _, events) = call(&a.router, Method::GET, "/v1/servers/weather/events", Some(TOKEN), None).await;
+    let (s, _, events) = call(
+        &a.router,
+        Method::GET,
+        "/v1/servers/weather/events",
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "ScalingReplicaSet"), "{events}");
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "ScalingReplicaSet"),
+        "{events}"
+    );
 
     let (s, _, metrics) = call(&a.router, Method::GET, "/metrics", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let text = metrics.as_str().unwrap();
     assert!(text.contains("mcp_runtime_http_requests_total{method=\"POST\",route=\"/v1/servers\",status=\"201\"} 1"), "{text}");
-    assert!(text.contains("mcp_runtime_servers{phase=\"Running\"} 1"), "{text}");
+    assert!(
+        text.contains("mcp_runtime_servers{phase=\"Running\"} 1"),
+        "{text}"
+    );
 
-    let (s, _, _) = call(&a.router, Method::DELETE, "/v1/servers/weather", Some(TOKEN), None).await;
+    let (s, _, _) = call(
+        &a.router,
+        Method::DELETE,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, p) = call(&a.router, Method::DELETE, "/v1/servers/weather", Some(TOKEN), None).await;
-    assert_eq!((s, p["type"].as_str()), (StatusCode::NOT_FOUND, Some("https://mcp-runtime.dev/problems/not-found")));
+    let (s, _, p) = call(
+        &a.router,
+        Method::DELETE,
+        "/v1/servers/weather",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("https://mcp-runtime.dev/problems/not-found")
+        )
+    );
 }
 
 #[tokio::test]
@@ -158,12 +284,29 @@ async fn every_error_path_has_its_status_and_problem() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
     assert_eq!(p["title"], "Unauthorized");
-    let (s, _, _) = call(r, Method::GET, "/v1/servers", Some("test-token-0123456788"), None).await;
+    let (s, _, _) = call(
+        r,
+        Method::GET,
+        "/v1/servers",
+        Some("test-token-0123456788"),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(call(r, Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        call(r, Method::GET, "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
 
     // Bad JSON: 400, position but not the text.
-    let (s, h, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), Some(b"{\"name\": \"hunter2".to_vec())).await;
+    let (s, h, p) = call(
+        r,
+        Method::POST,
+        "/v1/servers",
+        Some(TOKEN),
+        Some(b"{\"name\": \"hunter2".to_vec()),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(problem(&h), "application/problem+json");
     assert!(p["detail"].as_str().unwrap().contains("line 1"), "{p}");
@@ -174,25 +317,64 @@ async fn every_error_path_has_its_status_and_problem() {
                      "env": [{"name": "S", "secretValue": "do-not-echo", "value": "v"}]});
     let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), j(bad)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let paths: Vec<&str> = p["violations"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, vec!["", "/env/0", "/replicas", "/transport/port"], "{p}");
+    let paths: Vec<&str> = p["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        vec!["", "/env/0", "/replicas", "/transport/port"],
+        "{p}"
+    );
     assert!(!p.to_string().contains("do-not-echo"));
 
     // Unknown server: 404 on every verb.
-    for (m, path) in [(Method::GET, "/v1/servers/nope"), (Method::POST, "/v1/servers/nope/stop"), (Method::GET, "/v1/servers/nope/status"), (Method::GET, "/v1/servers/nope/logs")] {
+    for (m, path) in [
+        (Method::GET, "/v1/servers/nope"),
+        (Method::POST, "/v1/servers/nope/stop"),
+        (Method::GET, "/v1/servers/nope/status"),
+        (Method::GET, "/v1/servers/nope/logs"),
+    ] {
         let (s, _, p) = call(r, m.clone(), path, Some(TOKEN), None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {p}");
     }
 
     // Create collision: 409.
     let doc = json!({"name": "dup", "image": "x.io/y:1"});
-    assert_eq!(call(r, Method::POST, "/v1/servers", Some(TOKEN), j(doc.clone())).await.0, StatusCode::CREATED);
-    let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), j(json!({"name": "DUP", "image": "x.io/y:1"}))).await;
+    assert_eq!(
+        call(r, Method::POST, "/v1/servers", Some(TOKEN), j(doc.clone()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (s, _, p) = call(
+        r,
+        Method::POST,
+        "/v1/servers",
+        Some(TOKEN),
+        j(json!({"name": "DUP", "image": "x.io/y:1"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
 
     // Renaming through PUT: 422.
-    let (s, _, p) = call(r, Method::PUT, "/v1/servers/dup", Some(TOKEN), j(json!({"name": "other", "image": "x.io/y:1"}))).await;
-    assert_eq!((s, p["type"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("https://mcp-runtime.dev/problems/name-mismatch")));
+    let (s, _, p) = call(
+        r,
+        Method::PUT,
+        "/v1/servers/dup",
+        Some(TOKEN),
+        j(json!({"name": "other", "image": "x.io/y:1"})),
+    )
+    .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("https://mcp-runtime.dev/problems/name-mismatch")
+        )
+    );
 
     // Oversized body: 413.
     let big = vec![b' '; api::BODY_LIMIT + 1];
@@ -200,27 +382,51 @@ async fn every_error_path_has_its_status_and_problem() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
 
     // Bad query: 400.
-    let (s, _, _) = call(r, Method::GET, "/v1/servers/dup/logs?tail=-5", Some(TOKEN), None).await;
+    let (s, _, _) = call(
+        r,
+        Method::GET,
+        "/v1/servers/dup/logs?tail=-5",
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // No such route: a problem, not a bare 404.
     let (s, h, _) = call(r, Method::GET, "/v2/anything", Some(TOKEN), None).await;
-    assert_eq!((s, problem(&h).as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+    assert_eq!(
+        (s, problem(&h).as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
 
     // Nothing half-applied by the failed creates.
     let (_, _, list) = call(r, Method::GET, "/v1/servers", Some(TOKEN), None).await;
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert!(names.iter().all(|n| *n == "dup"), "{names:?}");
 }
 
 #[tokio::test]
 async fn what_if_render_blanks_secret_values() {
     let a = setup("api-render").await;
-    let doc = json!({"name": "r", "image": "x.io/y:1", "env": [{"name": "K", "secretValue": "shh"}]});
+    let doc =
+        json!({"name": "r", "image": "x.io/y:1", "env": [{"name": "K", "secretValue": "shh"}]});
     let (s, _, body) = call(&a.router, Method::POST, "/v1/render", Some(TOKEN), j(doc)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert!(!body.to_string().contains("shh") && !body.to_string().contains("c2ho"), "{body}");
-    let kinds: Vec<&str> = body["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert!(
+        !body.to_string().contains("shh") && !body.to_string().contains("c2ho"),
+        "{body}"
+    );
+    let kinds: Vec<&str> = body["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["Secret", "Deployment"]);
 }
 
@@ -237,17 +443,37 @@ async fn openapi_documents_exactly_the_routes() {
             }
         }
     }
-    let mut coded: Vec<(String, String)> = api::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut coded: Vec<(String, String)> = api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     documented.sort();
     coded.sort();
     assert_eq!(documented, coded);
 
-    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
-    let (state, _cache) = AppState::new(client, RenderContext::default(), Tokens::disabled(), false, Arc::new(Metrics::new()));
+    let client =
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let (state, _cache) = AppState::new(
+        client,
+        RenderContext::default(),
+        Tokens::disabled(),
+        false,
+        Arc::new(Metrics::new()),
+    );
     let router = api::router(state);
     for (m, p) in api::ROUTES {
         let path = p.replace("{name}", "x");
-        let (_, _, body) = call(&router, Method::from_bytes(m.as_bytes()).unwrap(), &path, None, Some(b"{}".to_vec())).await;
-        assert_ne!(body["type"], "https://mcp-runtime.dev/problems/no-route", "{m} {p} is not routed");
+        let (_, _, body) = call(
+            &router,
+            Method::from_bytes(m.as_bytes()).unwrap(),
+            &path,
+            None,
+            Some(b"{}".to_vec()),
+        )
+        .await;
+        assert_ne!(
+            body["type"], "https://mcp-runtime.dev/problems/no-route",
+            "{m} {p} is not routed"
+        );
     }
 }

@@ -30,7 +30,9 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
         ".{0,40}".prop_map(Value::String),
         "[a-z]{1,8}".prop_map(Value::String),
     ];
@@ -44,14 +46,34 @@ fn any_json() -> impl Strategy<Value = Value> {
 }
 
 const FIELDS: &[&str] = &[
-    "/name", "/image", "/transport", "/transport/type", "/transport/port", "/transport/path", "/env",
-    "/env/0", "/env/0/name", "/env/1/secretValue", "/resources/requests/cpu", "/labels", "/labels/team",
-    "/imagePullSecrets/0", "/replicas", "/command", "/args", "/probes", "/securityContext",
+    "/name",
+    "/image",
+    "/transport",
+    "/transport/type",
+    "/transport/port",
+    "/transport/path",
+    "/env",
+    "/env/0",
+    "/env/0/name",
+    "/env/1/secretValue",
+    "/resources/requests/cpu",
+    "/labels",
+    "/labels/team",
+    "/imagePullSecrets/0",
+    "/replicas",
+    "/command",
+    "/args",
+    "/probes",
+    "/securityContext",
 ];
 
 fn mutate(mut doc: Value, pointer: &str, value: Option<Value>) -> Value {
     let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
-    let target = if parent.is_empty() { Some(&mut doc) } else { doc.pointer_mut(parent) };
+    let target = if parent.is_empty() {
+        Some(&mut doc)
+    } else {
+        doc.pointer_mut(parent)
+    };
     match (target, value) {
         (Some(Value::Object(m)), Some(v)) => {
             m.insert(key.to_string(), v);
@@ -82,13 +104,24 @@ fn near_schema() -> impl Strategy<Value = Value> {
 }
 
 fn router() -> axum::Router {
-    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
-    let (state, _cache) = AppState::new(client, RenderContext::default(), Tokens::disabled(), false, Arc::new(Metrics::new()));
+    let client =
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let (state, _cache) = AppState::new(
+        client,
+        RenderContext::default(),
+        Tokens::disabled(),
+        false,
+        Arc::new(Metrics::new()),
+    );
     api::router(state)
 }
 
 async fn post(router: &axum::Router, path: &str, body: Vec<u8>) -> StatusCode {
-    let req = Request::builder().method(Method::POST).uri(path).body(Body::from(body)).unwrap();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .body(Body::from(body))
+        .unwrap();
     router.clone().oneshot(req).await.unwrap().status()
 }
 

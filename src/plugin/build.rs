@@ -32,7 +32,10 @@ pub struct Built {
 fn cache() -> PathBuf {
     std::env::var("MCP_RUNTIME_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache/mcp-runtime"))
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+                .join(".cache/mcp-runtime")
+        })
 }
 
 fn tool(env: &str, cached: PathBuf, name: &str) -> Result<PathBuf, String> {
@@ -43,14 +46,20 @@ fn tool(env: &str, cached: PathBuf, name: &str) -> Result<PathBuf, String> {
         return Ok(cached);
     }
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.exists()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
         .ok_or_else(|| format!("{name} not found: run scripts/plugin-tools.sh (or set {env})"))
 }
 
 pub fn qjs() -> Result<PathBuf, String> {
     tool(
         "MCP_RUNTIME_COMPONENTIZE_QJS",
-        cache().join(format!("tools/npm-qjs-{QJS_VERSION}/node_modules/.bin/componentize-qjs")),
+        cache().join(format!(
+            "tools/npm-qjs-{QJS_VERSION}/node_modules/.bin/componentize-qjs"
+        )),
         "componentize-qjs",
     )
 }
@@ -58,7 +67,9 @@ pub fn qjs() -> Result<PathBuf, String> {
 pub fn py() -> Result<PathBuf, String> {
     tool(
         "MCP_RUNTIME_COMPONENTIZE_PY",
-        cache().join(format!("tools/componentize-py-{PY_VERSION}/bin/componentize-py")),
+        cache().join(format!(
+            "tools/componentize-py-{PY_VERSION}/bin/componentize-py"
+        )),
         "componentize-py",
     )
 }
@@ -67,8 +78,10 @@ pub fn py() -> Result<PathBuf, String> {
 pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
     let started = std::time::Instant::now();
     let manifest_path = dir.join("plugin.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let mut manifest: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let mut manifest: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let component = manifest["component"]
         .as_str()
         .filter(|c| !c.contains('/') && c.ends_with(".wasm"))
@@ -86,14 +99,25 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
     };
     let mut cmd = if dir.join("policy.js").exists() {
         let mut c = Command::new(qjs()?);
-        c.arg("--wit").arg(&wit_dir).arg("--js").arg(dir.join("policy.js")).arg("--sync").arg("-o").arg(&out);
+        c.arg("--wit")
+            .arg(&wit_dir)
+            .arg("--js")
+            .arg(dir.join("policy.js"))
+            .arg("--sync")
+            .arg("-o")
+            .arg(&out);
         if !options.keep_wasi {
             c.arg("--stub-wasi");
         }
         c
     } else if dir.join("policy.py").exists() {
         let mut c = Command::new(py()?);
-        c.current_dir(dir).arg("-d").arg(&wit_dir).arg("-w").arg("policy").arg("componentize");
+        c.current_dir(dir)
+            .arg("-d")
+            .arg(&wit_dir)
+            .arg("-w")
+            .arg("policy")
+            .arg("componentize");
         if !options.keep_wasi {
             c.arg("--stub-wasi");
         }
@@ -102,7 +126,9 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
     } else {
         return Err(format!("{}: no policy.js or policy.py", dir.display()));
     };
-    let output = cmd.output().map_err(|e| format!("running the componentizer: {e}"))?;
+    let output = cmd
+        .output()
+        .map_err(|e| format!("running the componentizer: {e}"))?;
     let _ = std::fs::remove_dir_all(&wit_tmp);
     if !output.status.success() {
         return Err(format!(
@@ -126,7 +152,11 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
 }
 
 fn tempdir() -> Result<PathBuf, String> {
-    let d = std::env::temp_dir().join(format!("mcp-runtime-wit-{}-{:x}", std::process::id(), rand_suffix()));
+    let d = std::env::temp_dir().join(format!(
+        "mcp-runtime-wit-{}-{:x}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
     Ok(d)
 }
@@ -134,6 +164,11 @@ fn tempdir() -> Result<PathBuf, String> {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
     h.finish()
 }

@@ -48,7 +48,10 @@ pub struct ChainReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error("denied by plugin {plugin}: {}", messages(.violations))]
-    Denied { plugin: String, violations: Vec<(String, Option<String>)> },
+    Denied {
+        plugin: String,
+        violations: Vec<(String, Option<String>)>,
+    },
     #[error("{0}")]
     Failed(#[from] PluginError),
 }
@@ -112,21 +115,40 @@ impl Chain {
 
     /// Runs validate-config and the manifest hooks over `manifests` in place. `server` is the
     /// server document without secret values.
-    pub fn run(&self, server_name: &str, namespace: &str, server: &Value, manifests: &mut Manifests) -> Result<ChainReport, ChainError> {
+    pub fn run(
+        &self,
+        server_name: &str,
+        namespace: &str,
+        server: &Value,
+        manifests: &mut Manifests,
+    ) -> Result<ChainReport, ChainError> {
         let mut report = ChainReport::default();
         if self.plugins.is_empty() {
             return Ok(report);
         }
-        let budget: u64 = self.plugins.iter().map(|p| p.manifest.limits.timeout_ms).sum();
+        let budget: u64 = self
+            .plugins
+            .iter()
+            .map(|p| p.manifest.limits.timeout_ms)
+            .sum();
         let chain_deadline = Instant::now() + Duration::from_millis(budget).min(MAX_CHAIN);
-        let deadline = |p: &LoadedPlugin| chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+        let deadline = |p: &LoadedPlugin| {
+            chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms))
+        };
         let server_text = server.to_string();
 
-        for p in self.plugins.iter().filter(|p| p.manifest.handles(Hook::ValidateConfig)) {
+        for p in self
+            .plugins
+            .iter()
+            .filter(|p| p.manifest.handles(Hook::ValidateConfig))
+        {
             match p.validate_config(server_name, namespace, &server_text, deadline(p)) {
                 Ok(Answer::Ok(())) => {}
                 Ok(Answer::Denied(v)) => {
-                    let e = ChainError::Denied { plugin: p.id().into(), violations: owned(v) };
+                    let e = ChainError::Denied {
+                        plugin: p.id().into(),
+                        violations: owned(v),
+                    };
                     if p.manifest.mode == Mode::Monitor {
                         report.monitored_denials.push(e.to_string());
                     } else {
@@ -138,10 +160,29 @@ impl Chain {
         }
 
         let mut deployment = serde_json::to_value(&manifests.deployment).unwrap_or_default();
-        self.mutate_all(Hook::MutateDeployment, server_name, namespace, &server_text, &mut deployment, &mut report, chain_deadline)?;
-        let mut service = manifests.service.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
+        self.mutate_all(
+            Hook::MutateDeployment,
+            server_name,
+            namespace,
+            &server_text,
+            &mut deployment,
+            &mut report,
+            chain_deadline,
+        )?;
+        let mut service = manifests
+            .service
+            .as_ref()
+            .map(|s| serde_json::to_value(s).unwrap_or_default());
         if let Some(service) = service.as_mut() {
-            self.mutate_all(Hook::MutateService, server_name, namespace, &server_text, service, &mut report, chain_deadline)?;
+            self.mutate_all(
+                Hook::MutateService,
+                server_name,
+                namespace,
+                &server_text,
+                service,
+                &mut report,
+                chain_deadline,
+            )?;
         }
 
         // Attribution: which plugin changed how many paths, on the Deployment itself.
@@ -159,7 +200,8 @@ impl Chain {
             })
             .collect();
         if !summary.is_empty() {
-            deployment["metadata"]["annotations"][POLICIES_ANNOTATION] = Value::String(summary.join(","));
+            deployment["metadata"]["annotations"][POLICIES_ANNOTATION] =
+                Value::String(summary.join(","));
         }
         manifests.deployment = serde_json::from_value(deployment).map_err(|e| PluginError {
             plugin: "chain".into(),
@@ -173,7 +215,12 @@ impl Chain {
         Ok(report)
     }
 
-    fn failed(&self, p: &LoadedPlugin, e: PluginError, report: &mut ChainReport) -> Result<(), ChainError> {
+    fn failed(
+        &self,
+        p: &LoadedPlugin,
+        e: PluginError,
+        report: &mut ChainReport,
+    ) -> Result<(), ChainError> {
         tracing::warn!(plugin = p.id(), kind = e.kind_name(), error = %e, "plugin failed");
         if p.manifest.failure_policy == FailurePolicy::Ignore {
             report.ignored_errors.push(e.to_string());
@@ -195,12 +242,23 @@ impl Chain {
         chain_deadline: Instant,
     ) -> Result<(), ChainError> {
         for p in self.plugins.iter().filter(|p| p.manifest.handles(hook)) {
-            let deadline = chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
-            let answer = p.mutate(hook, server_name, namespace, server, &object.to_string(), deadline);
+            let deadline = chain_deadline
+                .min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+            let answer = p.mutate(
+                hook,
+                server_name,
+                namespace,
+                server,
+                &object.to_string(),
+                deadline,
+            );
             let out = match answer {
                 Ok(Answer::Ok(out)) => out,
                 Ok(Answer::Denied(v)) => {
-                    let e = ChainError::Denied { plugin: p.id().into(), violations: owned(v) };
+                    let e = ChainError::Denied {
+                        plugin: p.id().into(),
+                        violations: owned(v),
+                    };
                     if p.manifest.mode == Mode::Monitor {
                         report.monitored_denials.push(e.to_string());
                         continue;
@@ -217,7 +275,12 @@ impl Chain {
                     let changed = patch.as_array().is_some_and(|a| !a.is_empty());
                     let applied = p.manifest.mode == Mode::Enforce;
                     if changed {
-                        report.patches.push(PluginPatch { plugin: p.id().into(), hook: hook.as_str(), patch, applied });
+                        report.patches.push(PluginPatch {
+                            plugin: p.id().into(),
+                            hook: hook.as_str(),
+                            patch,
+                            applied,
+                        });
                     }
                     if applied {
                         *object = after;
@@ -231,18 +294,29 @@ impl Chain {
 }
 
 /// Parses a plugin's answer, computes its patch and checks scope and invariants.
-fn checked_change(p: &LoadedPlugin, hook: Hook, before: &Value, out: &str) -> Result<(Value, Value), PluginError> {
+fn checked_change(
+    p: &LoadedPlugin,
+    hook: Hook,
+    before: &Value,
+    out: &str,
+) -> Result<(Value, Value), PluginError> {
     let err = |kind| PluginError {
         plugin: p.manifest.name.clone(),
         version: p.manifest.version.clone(),
         hook: hook.as_str().into(),
         kind,
     };
-    let after: Value = serde_json::from_str(out).map_err(|e| err(PluginErrorKind::BadOutput(format!("not JSON: {e}"))))?;
+    let after: Value = serde_json::from_str(out)
+        .map_err(|e| err(PluginErrorKind::BadOutput(format!("not JSON: {e}"))))?;
     let patch = serde_json::to_value(json_patch::diff(before, &after)).unwrap_or_default();
     for op in patch.as_array().into_iter().flatten() {
         for pointer in scope::written_pointers(op) {
-            if !p.manifest.write_scope.iter().any(|g| scope::matches(g, &pointer)) {
+            if !p
+                .manifest
+                .write_scope
+                .iter()
+                .any(|g| scope::matches(g, &pointer))
+            {
                 return Err(err(PluginErrorKind::OutOfScope { path: pointer }));
             }
         }
@@ -267,7 +341,10 @@ fn invariants(hook: Hook, before: &Value, after: &Value) -> Result<(), String> {
             return Err(format!("changed {ptr}, which no plugin may change"));
         }
     }
-    let label = format!("/metadata/labels/{}", crate::schema::escape_pointer_segment(SERVER_LABEL));
+    let label = format!(
+        "/metadata/labels/{}",
+        crate::schema::escape_pointer_segment(SERVER_LABEL)
+    );
     let managed = "/metadata/labels/app.kubernetes.io~1managed-by";
     let mut labels = vec![label.clone(), managed.to_string()];
     if hook == Hook::MutateDeployment {
@@ -283,5 +360,14 @@ fn invariants(hook: Hook, before: &Value, after: &Value) -> Result<(), String> {
         Hook::MutateService => serde_json::from_value::<Service>(after.clone()).map(|_| ()),
         _ => Ok(()),
     };
-    valid.map_err(|e| format!("no longer a valid {}: {e}", if hook == Hook::MutateService { "Service" } else { "Deployment" }))
+    valid.map_err(|e| {
+        format!(
+            "no longer a valid {}: {e}",
+            if hook == Hook::MutateService {
+                "Service"
+            } else {
+                "Deployment"
+            }
+        )
+    })
 }

@@ -67,7 +67,10 @@ pub fn cache_dir(engine: &Engine) -> PathBuf {
     engine.precompile_compatibility_hash().hash(&mut h);
     let base = std::env::var("MCP_RUNTIME_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache/mcp-runtime"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+                .join(".cache/mcp-runtime")
+        });
     base.join("plugins").join(format!("{:016x}", h.finish()))
 }
 
@@ -81,7 +84,12 @@ pub enum Source {
 /// The component for `bytes` (whose sha256 hex is `digest`): from the cache when present,
 /// otherwise compiled and written to the cache (atomically; a failed write only costs a
 /// compile next time).
-pub fn component(engine: &Engine, bytes: &[u8], digest: &str, cache: Option<&Path>) -> wasmtime::Result<(Arc<Component>, Source)> {
+pub fn component(
+    engine: &Engine,
+    bytes: &[u8],
+    digest: &str,
+    cache: Option<&Path>,
+) -> wasmtime::Result<(Arc<Component>, Source)> {
     if let Some(dir) = cache {
         let file = dir.join(format!("{digest}.cwasm"));
         if file.exists() {

@@ -74,7 +74,9 @@ fn describe(kind: &PluginErrorKind) -> String {
     match kind {
         PluginErrorKind::Load(m) => format!("refused at load: {m}"),
         PluginErrorKind::Timeout { limit_ms } => format!("timed out (deadline {limit_ms} ms)"),
-        PluginErrorKind::OutOfMemory { limit_mib } => format!("out of memory (limit {limit_mib} MiB)"),
+        PluginErrorKind::OutOfMemory { limit_mib } => {
+            format!("out of memory (limit {limit_mib} MiB)")
+        }
         PluginErrorKind::Trap(m) => format!("trapped: {m}"),
         PluginErrorKind::BadOutput(m) => format!("bad output: {m}"),
         PluginErrorKind::OutOfScope { path } => format!("changed {path}, outside its write scope"),
@@ -95,7 +97,12 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
             self.hit = true;
             return Ok(false);
@@ -103,7 +110,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 200_000)
     }
 }
@@ -149,7 +161,9 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("plugin", &self.manifest.id()).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("plugin", &self.manifest.id())
+            .finish()
     }
 }
 
@@ -177,12 +191,19 @@ impl LoadedPlugin {
     }
 
     /// Like [`LoadedPlugin::load`], with other settings than plugin.json's (fixtures).
-    pub fn load_with(dir: &Path, settings: Option<&serde_json::Value>) -> Result<LoadedPlugin, PluginError> {
+    pub fn load_with(
+        dir: &Path,
+        settings: Option<&serde_json::Value>,
+    ) -> Result<LoadedPlugin, PluginError> {
         let started = Instant::now();
         let manifest = PluginManifest::load_with(dir, settings).map_err(|e| {
             let name = match &e {
-                ManifestError::Settings { plugin, .. } | ManifestError::SettingsSchema { plugin, .. } => plugin.clone(),
-                _ => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                ManifestError::Settings { plugin, .. }
+                | ManifestError::SettingsSchema { plugin, .. } => plugin.clone(),
+                _ => dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             };
             PluginError {
                 plugin: name,
@@ -193,7 +214,8 @@ impl LoadedPlugin {
         })?;
         let load_err = |m: String| Self::error(&manifest, "load", PluginErrorKind::Load(m));
         let path = dir.join(&manifest.component);
-        let bytes = std::fs::read(&path).map_err(|e| load_err(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| load_err(format!("cannot read {}: {e}", path.display())))?;
         let digest = hex::encode(Sha256::digest(&bytes));
         if manifest.digest != format!("sha256:{digest}") {
             return Err(load_err(format!(
@@ -210,7 +232,9 @@ impl LoadedPlugin {
         let ty = component.component_type();
         for (name, _) in ty.imports(&engine) {
             if !name.starts_with("mcp-runtime:plugin/") {
-                return Err(load_err(format!("imports {name}, which the host does not provide (no WASI capability is granted)")));
+                return Err(load_err(format!(
+                    "imports {name}, which the host does not provide (no WASI capability is granted)"
+                )));
             }
             check_version(name).map_err(load_err)?;
         }
@@ -220,7 +244,12 @@ impl LoadedPlugin {
             .find(|n| n.starts_with("mcp-runtime:plugin/hooks@"));
         match hooks_export {
             Some(name) => check_version(&name).map_err(load_err)?,
-            None => return Err(load_err(format!("exports no mcp-runtime:plugin/hooks interface: not built against {}", super::CONTRACT))),
+            None => {
+                return Err(load_err(format!(
+                    "exports no mcp-runtime:plugin/hooks interface: not built against {}",
+                    super::CONTRACT
+                )));
+            }
         }
 
         let mut linker: Linker<State> = Linker::new(&engine);
@@ -229,7 +258,8 @@ impl LoadedPlugin {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("cannot be instantiated: {e:#}")))?;
-        let pre = PolicyPre::new(pre).map_err(|e| load_err(format!("does not fit the contract: {e:#}")))?;
+        let pre = PolicyPre::new(pre)
+            .map_err(|e| load_err(format!("does not fit the contract: {e:#}")))?;
         let settings = manifest.settings.to_string();
         let plugin = LoadedPlugin {
             name: manifest.id().into(),
@@ -241,7 +271,8 @@ impl LoadedPlugin {
             pre,
             settings,
         };
-        let deadline = Instant::now() + Duration::from_millis(plugin.manifest.limits.timeout_ms.max(1000));
+        let deadline =
+            Instant::now() + Duration::from_millis(plugin.manifest.limits.timeout_ms.max(1000));
         match plugin.validate_settings(deadline)? {
             Answer::Ok(()) => {}
             Answer::Denied(v) => {
@@ -249,7 +280,11 @@ impl LoadedPlugin {
                     Some(p) => format!("{p}: {}", v.message),
                     None => v.message.clone(),
                 });
-                return Err(Self::error(&plugin.manifest, "validate-settings", PluginErrorKind::SettingsRefused(m.collect::<Vec<_>>().join("; "))));
+                return Err(Self::error(
+                    &plugin.manifest,
+                    "validate-settings",
+                    PluginErrorKind::SettingsRefused(m.collect::<Vec<_>>().join("; ")),
+                ));
             }
         }
         Ok(LoadedPlugin {
@@ -278,9 +313,17 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limiter);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Self::error(&self.manifest, hook, PluginErrorKind::Timeout { limit_ms: self.manifest.limits.timeout_ms }));
+            return Err(Self::error(
+                &self.manifest,
+                hook,
+                PluginErrorKind::Timeout {
+                    limit_ms: self.manifest.limits.timeout_ms,
+                },
+            ));
         }
-        let ticks = (left.as_micros() as u64).div_ceil(engine::TICK.as_micros() as u64).max(1);
+        let ticks = (left.as_micros() as u64)
+            .div_ceil(engine::TICK.as_micros() as u64)
+            .max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         Ok(store)
@@ -288,17 +331,32 @@ impl LoadedPlugin {
 
     fn classify(&self, hook: &str, store: &Store<State>, error: wasmtime::Error) -> PluginError {
         let kind = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            PluginErrorKind::Timeout { limit_ms: self.manifest.limits.timeout_ms }
+            PluginErrorKind::Timeout {
+                limit_ms: self.manifest.limits.timeout_ms,
+            }
         } else if store.data().limiter.hit {
-            PluginErrorKind::OutOfMemory { limit_mib: self.manifest.limits.memory_mi_b }
+            PluginErrorKind::OutOfMemory {
+                limit_mib: self.manifest.limits.memory_mi_b,
+            }
         } else {
             let text = format!("{error:#}");
-            PluginErrorKind::Trap(text.lines().next().unwrap_or_default().chars().take(300).collect())
+            PluginErrorKind::Trap(
+                text.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+            )
         };
         Self::error(&self.manifest, hook, kind)
     }
 
-    fn instantiate(&self, hook: &str, deadline: Instant) -> Result<(Store<State>, Policy), PluginError> {
+    fn instantiate(
+        &self,
+        hook: &str,
+        deadline: Instant,
+    ) -> Result<(Store<State>, Policy), PluginError> {
         let mut store = self.store(hook, deadline)?;
         match self.pre.instantiate(&mut store) {
             Ok(p) => Ok((store, p)),
@@ -309,7 +367,10 @@ impl LoadedPlugin {
     pub fn validate_settings(&self, deadline: Instant) -> Result<Answer<()>, PluginError> {
         let hook = "validate-settings";
         let (mut store, policy) = self.instantiate(hook, deadline)?;
-        match policy.mcp_runtime_plugin_hooks().call_validate_settings(&mut store, &self.settings) {
+        match policy
+            .mcp_runtime_plugin_hooks()
+            .call_validate_settings(&mut store, &self.settings)
+        {
             Ok(Ok(())) => Ok(Answer::Ok(())),
             Ok(Err(v)) => Ok(Answer::Denied(v)),
             Err(e) => Err(self.classify(hook, &store, e)),
@@ -331,11 +392,20 @@ impl LoadedPlugin {
         }
     }
 
-    pub fn validate_config(&self, server_name: &str, namespace: &str, server: &str, deadline: Instant) -> Result<Answer<()>, PluginError> {
+    pub fn validate_config(
+        &self,
+        server_name: &str,
+        namespace: &str,
+        server: &str,
+        deadline: Instant,
+    ) -> Result<Answer<()>, PluginError> {
         let hook = Hook::ValidateConfig.as_str();
         let (mut store, policy) = self.instantiate(hook, deadline)?;
         let ctx = self.context(Hook::ValidateConfig, server_name, namespace, server);
-        match policy.mcp_runtime_plugin_hooks().call_validate_config(&mut store, &ctx) {
+        match policy
+            .mcp_runtime_plugin_hooks()
+            .call_validate_config(&mut store, &ctx)
+        {
             Ok(Ok(())) => Ok(Answer::Ok(())),
             Ok(Err(v)) => Ok(Answer::Denied(v)),
             Err(e) => Err(self.classify(hook, &store, e)),
@@ -344,15 +414,32 @@ impl LoadedPlugin {
 
     /// Calls `mutate` for `hook` on a fresh instance; the answer is bounded in size.
     #[allow(clippy::too_many_arguments)]
-    pub fn mutate(&self, hook: Hook, server_name: &str, namespace: &str, server: &str, manifest: &str, deadline: Instant) -> Result<Answer<String>, PluginError> {
+    pub fn mutate(
+        &self,
+        hook: Hook,
+        server_name: &str,
+        namespace: &str,
+        server: &str,
+        manifest: &str,
+        deadline: Instant,
+    ) -> Result<Answer<String>, PluginError> {
         let (mut store, policy) = self.instantiate(hook.as_str(), deadline)?;
         let ctx = self.context(hook, server_name, namespace, server);
-        match policy.mcp_runtime_plugin_hooks().call_mutate(&mut store, &ctx, manifest) {
-            Ok(Ok(out)) if out.len() as u64 > self.manifest.limits.max_output_bytes => Err(Self::error(
-                &self.manifest,
-                hook.as_str(),
-                PluginErrorKind::BadOutput(format!("{} bytes, over the limit of {}", out.len(), self.manifest.limits.max_output_bytes)),
-            )),
+        match policy
+            .mcp_runtime_plugin_hooks()
+            .call_mutate(&mut store, &ctx, manifest)
+        {
+            Ok(Ok(out)) if out.len() as u64 > self.manifest.limits.max_output_bytes => {
+                Err(Self::error(
+                    &self.manifest,
+                    hook.as_str(),
+                    PluginErrorKind::BadOutput(format!(
+                        "{} bytes, over the limit of {}",
+                        out.len(),
+                        self.manifest.limits.max_output_bytes
+                    )),
+                ))
+            }
             Ok(Ok(out)) => Ok(Answer::Ok(out)),
             Ok(Err(v)) => Ok(Answer::Denied(v)),
             Err(e) => Err(self.classify(hook.as_str(), &store, e)),
@@ -366,14 +453,24 @@ fn check_version(name: &str) -> Result<(), String> {
     let Some((_, version)) = name.split_once('@') else {
         return Err(format!("{name} has no version"));
     };
-    let ours = super::CONTRACT.rsplit_once('@').map(|(_, v)| v).unwrap_or_default();
-    let parts = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(u64::MAX)).collect::<Vec<_>>();
+    let ours = super::CONTRACT
+        .rsplit_once('@')
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let parts = |v: &str| {
+        v.split('.')
+            .map(|p| p.parse::<u64>().unwrap_or(u64::MAX))
+            .collect::<Vec<_>>()
+    };
     let (a, b) = (parts(version), parts(ours));
     let compatible = a.len() == 3 && a[0] == b[0] && (b[0] != 0 || a[1] == b[1]);
     if compatible {
         Ok(())
     } else {
-        Err(format!("built against mcp-runtime:plugin@{version}, this host speaks {}", super::CONTRACT))
+        Err(format!(
+            "built against mcp-runtime:plugin@{version}, this host speaks {}",
+            super::CONTRACT
+        ))
     }
 }
 
@@ -386,6 +483,9 @@ mod tests {
         assert!(check_version("mcp-runtime:plugin/hooks@0.1.0").is_ok());
         assert!(check_version("mcp-runtime:plugin/hooks@0.1.7").is_ok());
         let e = check_version("mcp-runtime:plugin/hooks@0.2.0").unwrap_err();
-        assert_eq!(e, "built against mcp-runtime:plugin@0.2.0, this host speaks mcp-runtime:plugin@0.1.0");
+        assert_eq!(
+            e,
+            "built against mcp-runtime:plugin@0.2.0, this host speaks mcp-runtime:plugin@0.1.0"
+        );
     }
 }

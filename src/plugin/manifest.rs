@@ -114,9 +114,15 @@ fn empty_object() -> Value {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: cannot read: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: {error}")]
-    Parse { path: PathBuf, error: crate::input::InputError },
+    Parse {
+        path: PathBuf,
+        error: crate::input::InputError,
+    },
     #[error("{path}: {violations}")]
     Invalid {
         path: PathBuf,
@@ -132,7 +138,10 @@ pub enum ManifestError {
 }
 
 fn list(v: &[Violation]) -> String {
-    v.iter().map(Violation::to_string).collect::<Vec<_>>().join("; ")
+    v.iter()
+        .map(Violation::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl PluginManifest {
@@ -143,14 +152,22 @@ impl PluginManifest {
     }
 
     /// Like [`PluginManifest::load`], with `settings` replacing plugin.json's.
-    pub fn load_with(dir: &Path, settings: Option<&Value>) -> Result<PluginManifest, ManifestError> {
+    pub fn load_with(
+        dir: &Path,
+        settings: Option<&Value>,
+    ) -> Result<PluginManifest, ManifestError> {
         let path = dir.join("plugin.json");
         let text = std::fs::read_to_string(&path).map_err(|error| ManifestError::Read {
             path: path.clone(),
             error,
         })?;
-        let mut doc = crate::input::parse_document(&text, &path.display().to_string())
-            .map_err(|error| ManifestError::Parse { path: path.clone(), error })?;
+        let mut doc =
+            crate::input::parse_document(&text, &path.display().to_string()).map_err(|error| {
+                ManifestError::Parse {
+                    path: path.clone(),
+                    error,
+                }
+            })?;
         if let Some(s) = settings {
             doc["settings"] = s.clone();
         }
@@ -170,10 +187,11 @@ impl PluginManifest {
                 reason: e.to_string(),
             })?;
         if let Some(schema) = &manifest.settings_schema {
-            let compiled = CustomSchema::compile(schema).map_err(|reason| ManifestError::SettingsSchema {
-                plugin: manifest.name.clone(),
-                reason,
-            })?;
+            let compiled =
+                CustomSchema::compile(schema).map_err(|reason| ManifestError::SettingsSchema {
+                    plugin: manifest.name.clone(),
+                    reason,
+                })?;
             let violations = compiled.violations(&manifest.settings);
             if !violations.is_empty() {
                 return Err(ManifestError::Settings {

@@ -58,7 +58,11 @@ fn chain_for(dir: &Path, settings: Option<&Value>) -> Result<Chain, String> {
 }
 
 /// Renders and runs the chain once; `Err` carries a denial or a failure.
-pub fn run_once(chain: &Chain, doc: &Value, ctx: &RenderContext) -> Result<(crate::render::Manifests, super::ChainReport), String> {
+pub fn run_once(
+    chain: &Chain,
+    doc: &Value,
+    ctx: &RenderContext,
+) -> Result<(crate::render::Manifests, super::ChainReport), String> {
     let spec = parse_document(doc).map_err(|e| format!("fixture server is invalid: {e}"))?;
     let mut manifests = render(&spec, ctx).map_err(|e| e.to_string())?;
     let names = ServerNames::new(&spec.name).ok_or("no name")?;
@@ -76,18 +80,27 @@ pub fn run_fixtures(dir: &Path) -> Result<Vec<Outcome>, String> {
         .map_err(|e| format!("{}/fixtures: {e}", dir.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "yaml" || x == "yml"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
+        })
         .collect();
     files.sort();
     let ctx = RenderContext::default();
     let mut out = Vec::new();
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let doc = crate::input::read_document(&file).map_err(|e| e.to_string())?;
         let fixture: Fixture = serde_json::from_value(doc).map_err(|e| format!("{name}: {e}"))?;
         let chain = chain_for(dir, fixture.settings.as_ref())?;
         let failure = check(&chain, &fixture, &ctx).err();
-        out.push(Outcome { fixture: name, failure });
+        out.push(Outcome {
+            fixture: name,
+            failure,
+        });
     }
     Ok(out)
 }
@@ -97,7 +110,9 @@ fn check(chain: &Chain, f: &Fixture, ctx: &RenderContext) -> Result<(), String> 
     match (&f.expect.denied, result) {
         (Some(want), Err(got)) if got.contains(want.as_str()) => Ok(()),
         (Some(want), Err(got)) => Err(format!("expected a denial containing {want:?}, got: {got}")),
-        (Some(want), Ok(_)) => Err(format!("expected a denial containing {want:?}, but the server was allowed")),
+        (Some(want), Ok(_)) => Err(format!(
+            "expected a denial containing {want:?}, but the server was allowed"
+        )),
         (None, Err(got)) => Err(format!("expected the server to be allowed, got: {got}")),
         (None, Ok((manifests, _))) => {
             let deployment = serde_json::to_value(&manifests.deployment).unwrap_or_default();
@@ -119,13 +134,20 @@ fn check(chain: &Chain, f: &Fixture, ctx: &RenderContext) -> Result<(), String> 
 }
 
 /// Running the chain over its own output must change nothing more.
-fn idempotent(chain: &Chain, first: &crate::render::Manifests, ctx: &RenderContext, doc: &Value) -> Result<(), String> {
+fn idempotent(
+    chain: &Chain,
+    first: &crate::render::Manifests,
+    ctx: &RenderContext,
+    doc: &Value,
+) -> Result<(), String> {
     let spec = parse_document(doc).map_err(|e| e.to_string())?;
     let names = ServerNames::new(&spec.name).ok_or("no name")?;
     let (stored, _, _) = secret::split(&spec, &names, &ctx.namespace);
     let server = serde_json::to_value(&stored).unwrap_or_default();
     let mut again = first.clone();
-    let report = chain.run(&names.slug, &ctx.namespace, &server, &mut again).map_err(|e| e.to_string())?;
+    let report = chain
+        .run(&names.slug, &ctx.namespace, &server, &mut again)
+        .map_err(|e| e.to_string())?;
     let changed: Vec<String> = report
         .patches
         .iter()
@@ -135,7 +157,10 @@ fn idempotent(chain: &Chain, first: &crate::render::Manifests, ctx: &RenderConte
     if changed.is_empty() {
         Ok(())
     } else {
-        Err(format!("not idempotent: a second run changed {}", changed.join("; ")))
+        Err(format!(
+            "not idempotent: a second run changed {}",
+            changed.join("; ")
+        ))
     }
 }
 
@@ -144,7 +169,11 @@ fn idempotent(chain: &Chain, first: &crate::render::Manifests, ctx: &RenderConte
 pub fn subset(path: &str, want: &Value, got: &Value) -> Result<(), String> {
     let mut diffs = Vec::new();
     walk(path, want, got, &mut diffs);
-    if diffs.is_empty() { Ok(()) } else { Err(diffs.join("\n")) }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
 }
 
 fn walk(path: &str, want: &Value, got: &Value, diffs: &mut Vec<String>) {
@@ -163,9 +192,11 @@ fn walk(path: &str, want: &Value, got: &Value, diffs: &mut Vec<String>) {
                 walk(&format!("{path}/{i}"), wv, gv, diffs);
             }
         }
-        (Value::Array(w), Value::Array(g)) => {
-            diffs.push(format!("  {path}: expected {} item(s), got {}: {got}", w.len(), g.len()))
-        }
+        (Value::Array(w), Value::Array(g)) => diffs.push(format!(
+            "  {path}: expected {} item(s), got {}: {got}",
+            w.len(),
+            g.len()
+        )),
         _ if want == got => {}
         _ => diffs.push(format!("  {path}: expected {want}, got {got}")),
     }
@@ -199,7 +230,12 @@ pub fn bench(dir: &Path, n: usize) -> Result<(Vec<Bench>, f64, f64), String> {
     let dirs: Vec<PathBuf> = if dir.join("plugin.json").exists() {
         vec![dir.to_path_buf()]
     } else {
-        let mut d: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| e.to_string())?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("plugin.json").exists()).collect();
+        let mut d: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| e.to_string())?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("plugin.json").exists())
+            .collect();
         d.sort();
         d
     };
@@ -208,7 +244,11 @@ pub fn bench(dir: &Path, n: usize) -> Result<(Vec<Bench>, f64, f64), String> {
     for d in dirs {
         let p = LoadedPlugin::load(&d).map_err(|e| e.to_string())?;
         let mut times = Vec::with_capacity(n);
-        let hook = if p.manifest.handles(super::Hook::MutateDeployment) { super::Hook::MutateDeployment } else { super::Hook::MutateService };
+        let hook = if p.manifest.handles(super::Hook::MutateDeployment) {
+            super::Hook::MutateDeployment
+        } else {
+            super::Hook::MutateService
+        };
         for _ in 0..n {
             let t = Instant::now();
             let deadline = t + std::time::Duration::from_secs(5);
@@ -219,7 +259,10 @@ pub fn bench(dir: &Path, n: usize) -> Result<(Vec<Bench>, f64, f64), String> {
         out.push(Bench {
             plugin: p.id().to_string(),
             load_ms: p.load_time.as_secs_f64() * 1e3,
-            loaded_from: match p.source { super::engine::Source::Cache => "cache", super::engine::Source::Compiled => "compiled" },
+            loaded_from: match p.source {
+                super::engine::Source::Cache => "cache",
+                super::engine::Source::Compiled => "compiled",
+            },
             fresh_call_p50_us: percentile(&times, 0.5),
             fresh_call_p99_us: percentile(&times, 0.99),
         });
