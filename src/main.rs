@@ -165,7 +165,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 .resolve(&ProcessEnvironment)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
             let doc = read_document(&file).map_err(|e| Failure::Invalid(e.to_string()))?;
-            let manifests = match render_document(&doc, &config.render_context()) {
+            let mut manifests = match render_document(&doc, &config.render_context()) {
                 Ok(m) => m,
                 Err(
                     e @ (RenderError::Invalid(_)
@@ -176,6 +176,9 @@ async fn run(command: Command) -> Result<(), Failure> {
                     return Err(Failure::Invalid(format!("{}: {e}", file.display())));
                 }
             };
+            if let Some(dir) = &config.plugin_dir {
+                apply_plugins(std::path::Path::new(dir), &doc, &config, &mut manifests)?;
+            }
             print_objects(&manifests.objects(), output)?;
             if let Some(url) = &manifests.endpoint {
                 eprintln!("endpoint: {url}");
@@ -227,6 +230,46 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `render --plugin-dir`: the same chain the controller runs; patches are reported on stderr.
+fn apply_plugins(
+    dir: &std::path::Path,
+    doc: &serde_json::Value,
+    config: &mcp_runtime::config::RuntimeConfig,
+    manifests: &mut mcp_runtime::render::Manifests,
+) -> Result<(), Failure> {
+    use mcp_runtime::plugin::Chain;
+    let chain = Chain::load_dir(dir).map_err(|e| Failure::Other(e.into()))?;
+    let spec =
+        mcp_runtime::render::parse_document(doc).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let names = manifests.names.clone();
+    let (stored, _, _) = mcp_runtime::render::secret::split(&spec, &names, &config.namespace);
+    let server = serde_json::to_value(&stored)?;
+    let report = chain
+        .run(&names.slug, &config.namespace, &server, manifests)
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    for p in &report.patches {
+        let verb = if p.applied {
+            "changed"
+        } else {
+            "would change (monitor)"
+        };
+        eprintln!(
+            "{} {verb} the {}: {}",
+            p.plugin,
+            &p.hook["mutate-".len()..],
+            p.patch
+        );
+    }
+    for e in report
+        .ignored_errors
+        .iter()
+        .chain(&report.monitored_denials)
+    {
+        eprintln!("{e}");
+    }
+    Ok(())
 }
 
 fn plugin_command(command: PluginCommand) -> Result<(), Failure> {

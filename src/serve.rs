@@ -12,7 +12,8 @@ use kube::{Api, Client};
 use mcp_runtime::api::{AppState, Tokens};
 use mcp_runtime::config::{KubeconfigKind, RuntimeConfig};
 use mcp_runtime::metrics::Metrics;
-use mcp_runtime::runtime::controller::{self, NoPolicies};
+use mcp_runtime::plugin::PluginSet;
+use mcp_runtime::runtime::controller;
 use mcp_runtime::runtime::{CONTROLLER_MANAGER, client, leader};
 use tracing::info;
 
@@ -83,6 +84,22 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         }
     }
     let metrics = Arc::new(Metrics::new());
+    let plugins = Arc::new(match &config.plugin_dir {
+        Some(dir) => {
+            let (dir, m) = (std::path::PathBuf::from(dir), metrics.clone());
+            tokio::task::spawn_blocking(move || PluginSet::load(&dir, Some(m)))
+                .await?
+                .map_err(|e| anyhow::anyhow!("loading plugins: {e}"))?
+        }
+        None => PluginSet::empty(),
+    });
+    if let Some(dir) = &config.plugin_dir {
+        eprintln!(
+            "{} plugin(s) loaded from {dir}; watching it for changes",
+            plugins.chain().plugins().len()
+        );
+    }
+    plugins.clone().watch(std::time::Duration::from_secs(2));
     let tokens = tokens(&client, &config).await?;
     let (state, cache) = AppState::new(
         client.clone(),
@@ -90,6 +107,7 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         tokens,
         config.auth.metrics_require_auth,
         metrics.clone(),
+        plugins.clone(),
     );
     tokio::spawn(cache);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -113,22 +131,25 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
     if leader_elect {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let (c, cfg, m) = (client.clone(), config.clone(), metrics.clone());
+        let (c, cfg, m, p) = (
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            plugins.clone(),
+        );
         leader::run_while_leader(
             client.clone(),
             &config.namespace,
             identity,
             move || {
-                let (c, cfg, m) = (c.clone(), cfg.clone(), m.clone());
-                async move {
-                    controller::run(c, &cfg, Arc::new(NoPolicies), m, std::future::pending()).await
-                }
+                let (c, cfg, m, p) = (c.clone(), cfg.clone(), m.clone(), p.clone());
+                async move { controller::run(c, &cfg, p, m, std::future::pending()).await }
             },
             shutdown(),
         )
         .await?;
     } else {
-        controller::run(client, &config, Arc::new(NoPolicies), metrics, shutdown()).await;
+        controller::run(client, &config, plugins, metrics, shutdown()).await;
     }
     let _ = api.await;
     Ok(())

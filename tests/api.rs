@@ -36,6 +36,7 @@ async fn setup(test: &str) -> Api {
         Tokens::parse(TOKEN),
         false,
         Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
     tokio::spawn(cache);
     let router = api::router(state);
@@ -459,6 +460,7 @@ async fn openapi_documents_exactly_the_routes() {
         Tokens::disabled(),
         false,
         Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
     let router = api::router(state);
     for (m, p) in api::ROUTES {

@@ -112,6 +112,7 @@ fn router() -> axum::Router {
         Tokens::disabled(),
         false,
         Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
     api::router(state)
 }

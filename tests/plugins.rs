@@ -6,42 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mcp_runtime::plugin::build::{BuildOptions, build};
+use mcp_runtime::plugin::build::BuildOptions;
 use mcp_runtime::plugin::testing::{run_fixtures, run_once};
 use mcp_runtime::plugin::{Chain, LoadedPlugin, PluginErrorKind};
 use mcp_runtime::render::RenderContext;
 use serde_json::json;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh copy of `src` (so no built artefact lands in the repo), built with `options`.
-fn built(src: &Path, options: &BuildOptions) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-plugin-{}-{}-{}",
-        src.file_name().unwrap().to_string_lossy(),
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("fixtures")).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    if src.join("fixtures").exists() {
-        for entry in std::fs::read_dir(src.join("fixtures")).unwrap() {
-            let p = entry.unwrap().path();
-            std::fs::copy(&p, dir.join("fixtures").join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    build(&dir, options).unwrap_or_else(|e| panic!("building {}: {e}", src.display()));
-    dir
-}
+#[path = "support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{built, root};
 
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =

@@ -22,6 +22,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::crd::McpServer;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
+use crate::plugin::PluginSet;
 use crate::render::RenderContext;
 use crate::runtime::manager::McpServerRuntimeManager;
 
@@ -64,6 +65,7 @@ pub struct AppState {
     pub metrics_require_auth: bool,
     pub metrics: Arc<Metrics>,
     pub render: RenderContext,
+    pub plugins: Arc<PluginSet>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
         tokens: Tokens,
         metrics_require_auth: bool,
         metrics: Arc<Metrics>,
+        plugins: Arc<PluginSet>,
     ) -> (
         Arc<AppState>,
         impl std::future::Future<Output = ()> + Send + 'static,
@@ -95,6 +98,7 @@ impl AppState {
             metrics_require_auth,
             metrics,
             render,
+            plugins,
         };
         (Arc::new(state), cache)
     }

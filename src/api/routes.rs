@@ -22,7 +22,7 @@ use super::AppState;
 use super::problem::Problem;
 use crate::crd::McpServer;
 use crate::metrics::PhaseLabels;
-use crate::render::{ServerNames, render_document};
+use crate::render::ServerNames;
 
 type Result<T> = std::result::Result<T, Problem>;
 
@@ -353,14 +353,52 @@ pub async fn events(
     })).collect::<Vec<_>>()})))
 }
 
-/// What-if: the manifests a document would become with the current plugin chain (Secret values
-/// are blanked in the answer: they are not needed to review a manifest).
+/// What-if: the manifests a document would become with the current plugin chain, and each
+/// plugin's patch (Secret values are blanked in the answer: they are not needed to review a
+/// manifest, and plugins never see them).
 pub async fn render(
     State(state): State<Arc<AppState>>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
     let doc = json_body(body)?;
-    let manifests = render_document(&doc, &state.render)?;
+    let spec = crate::render::parse_document(&doc)?;
+    let mut manifests = crate::render::render(&spec, &state.render)?;
+    let chain = state.plugins.chain();
+    let names = manifests.names.clone();
+    let (stored, _, _) = crate::render::secret::split(&spec, &names, &state.render.namespace);
+    let server = serde_json::to_value(&stored).unwrap_or_default();
+    let namespace = state.render.namespace.clone();
+    let ran = tokio::task::spawn_blocking(move || {
+        let report = chain.run(&names.slug, &namespace, &server, &mut manifests);
+        (manifests, report)
+    })
+    .await
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            e.to_string(),
+        )
+    })?;
+    let (manifests, report) = ran;
+    let report = report.map_err(|e| {
+        let denied = matches!(e, crate::plugin::ChainError::Denied { .. });
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            if denied {
+                "policy-denied"
+            } else {
+                "policy-failed"
+            },
+            if denied {
+                "Denied by a policy"
+            } else {
+                "A policy failed"
+            },
+            e.to_string(),
+        )
+    })?;
     let mut objects = manifests.objects();
     for o in &mut objects {
         if o["kind"] == "Secret"
@@ -374,12 +412,14 @@ pub async fn render(
     Ok(Json(json!({
         "objects": objects,
         "endpoint": manifests.endpoint,
-        "patches": [],
+        "patches": report.patches,
+        "monitoredDenials": report.monitored_denials,
+        "ignoredErrors": report.ignored_errors,
     })))
 }
 
-pub async fn plugins() -> Json<Value> {
-    Json(json!({"items": []}))
+pub async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(state.plugins.describe())
 }
 
 pub async fn fallback() -> Problem {

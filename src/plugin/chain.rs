@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::host::{Answer, LoadedPlugin, PluginError, PluginErrorKind, Violation};
 use super::manifest::{FailurePolicy, Hook, Mode};
 use super::scope;
+use crate::metrics::{Metrics, PluginLabels};
 use crate::render::Manifests;
 use crate::render::labels::SERVER_LABEL;
 
@@ -70,9 +71,18 @@ fn owned(v: Vec<Violation>) -> Vec<(String, Option<String>)> {
     v.into_iter().map(|v| (v.message, v.path)).collect()
 }
 
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Default)]
 pub struct Chain {
     plugins: Vec<Arc<LoadedPlugin>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.plugins.iter().map(|p| p.id()))
+            .finish()
+    }
 }
 
 impl Chain {
@@ -80,7 +90,28 @@ impl Chain {
         plugins.sort_by(|a, b| {
             (a.manifest.priority, &a.manifest.name).cmp(&(b.manifest.priority, &b.manifest.name))
         });
-        Chain { plugins }
+        Chain {
+            plugins,
+            metrics: None,
+        }
+    }
+
+    /// Records call durations and failures per plugin in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Chain {
+        self.metrics = metrics;
+        self
+    }
+
+    fn observe(&self, p: &LoadedPlugin, hook: Hook, started: Instant) {
+        if let Some(m) = &self.metrics {
+            let labels = PluginLabels {
+                plugin: p.id().into(),
+                kind: hook.as_str().into(),
+            };
+            m.plugin_duration
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
 
     /// Loads every `<dir>/*/plugin.json`; the first plugin that fails to load fails the set
@@ -142,7 +173,10 @@ impl Chain {
             .iter()
             .filter(|p| p.manifest.handles(Hook::ValidateConfig))
         {
-            match p.validate_config(server_name, namespace, &server_text, deadline(p)) {
+            let started = Instant::now();
+            let answer = p.validate_config(server_name, namespace, &server_text, deadline(p));
+            self.observe(p, Hook::ValidateConfig, started);
+            match answer {
                 Ok(Answer::Ok(())) => {}
                 Ok(Answer::Denied(v)) => {
                     let e = ChainError::Denied {
@@ -222,6 +256,15 @@ impl Chain {
         report: &mut ChainReport,
     ) -> Result<(), ChainError> {
         tracing::warn!(plugin = p.id(), kind = e.kind_name(), error = %e, "plugin failed");
+        p.record_error(&e);
+        if let Some(m) = &self.metrics {
+            m.plugin_failures
+                .get_or_create(&PluginLabels {
+                    plugin: p.id().into(),
+                    kind: e.kind_name().into(),
+                })
+                .inc();
+        }
         if p.manifest.failure_policy == FailurePolicy::Ignore {
             report.ignored_errors.push(e.to_string());
             Ok(())
@@ -244,6 +287,7 @@ impl Chain {
         for p in self.plugins.iter().filter(|p| p.manifest.handles(hook)) {
             let deadline = chain_deadline
                 .min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+            let started = Instant::now();
             let answer = p.mutate(
                 hook,
                 server_name,
@@ -252,6 +296,7 @@ impl Chain {
                 &object.to_string(),
                 deadline,
             );
+            self.observe(p, hook, started);
             let out = match answer {
                 Ok(Answer::Ok(out)) => out,
                 Ok(Answer::Denied(v)) => {

@@ -157,6 +157,7 @@ pub struct LoadedPlugin {
     pre: PolicyPre<State>,
     name: Arc<str>,
     settings: String,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -270,6 +271,7 @@ impl LoadedPlugin {
             engine,
             pre,
             settings,
+            last_error: std::sync::Mutex::new(None),
         };
         let deadline =
             Instant::now() + Duration::from_millis(plugin.manifest.limits.timeout_ms.max(1000));
@@ -295,6 +297,17 @@ impl LoadedPlugin {
 
     pub fn id(&self) -> &str {
         &self.name
+    }
+
+    /// The most recent failure of this plugin, for `/v1/plugins`.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub fn record_error(&self, e: &PluginError) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(e.to_string());
+        }
     }
 
     /// A fresh store bounded by the plugin's memory limit and the deadline.

@@ -15,11 +15,13 @@ pub mod engine;
 pub mod host;
 pub mod manifest;
 pub mod scope;
+pub mod set;
 pub mod testing;
 
 pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
 pub use host::{LoadedPlugin, PluginError, PluginErrorKind};
 pub use manifest::{FailurePolicy, Hook, Mode, PluginManifest};
+pub use set::PluginSet;
 
 /// The contract version this host speaks.
 pub const CONTRACT: &str = "mcp-runtime:plugin@0.1.0";

@@ -41,18 +41,35 @@ use super::{CONTROLLER_MANAGER, Error};
 /// Label selecting every object the controller manages.
 pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mcp-runtime";
 
-/// The seam where the WebAssembly policy chain plugs in: it may change the manifests or deny
-/// the server with a message. Until the plugin host exists, [`NoPolicies`] changes nothing.
+/// Where the policy chain plugs in (`plugin::PluginSet`): it may change the manifests, or
+/// refuse the server. It runs on a blocking thread, bounded by the chain's deadline. The `Ok`
+/// value is the chain's report (patches per plugin), logged at debug level.
 pub trait PolicyChain: Send + Sync {
-    fn apply(&self, server: &McpServer, manifests: &mut Manifests) -> Result<(), String>;
+    fn apply(
+        &self,
+        server: &McpServer,
+        manifests: &mut Manifests,
+    ) -> Result<serde_json::Value, PolicyRejection>;
+}
+
+/// Why the policies refused a server: `PolicyDenied` (a plugin said no) or `PolicyFailed`
+/// (a plugin with failure policy `fail` failed); the message names the plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRejection {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 /// No policies: manifests pass unchanged.
 pub struct NoPolicies;
 
 impl PolicyChain for NoPolicies {
-    fn apply(&self, _server: &McpServer, _manifests: &mut Manifests) -> Result<(), String> {
-        Ok(())
+    fn apply(
+        &self,
+        _server: &McpServer,
+        _manifests: &mut Manifests,
+    ) -> Result<serde_json::Value, PolicyRejection> {
+        Ok(serde_json::Value::Null)
     }
 }
 
@@ -239,13 +256,39 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
             return Ok(Action::await_change());
         }
     };
-    if let Err(message) = ctx.policies.apply(&mcp, &mut manifests) {
-        let acceptance = Acceptance::Rejected {
-            reason: "PolicyDenied".into(),
-            message,
-        };
-        report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
-        return Ok(Action::await_change());
+    // Plugins are CPU-bound and bounded by their deadline: off the async workers.
+    let policies = ctx.policies.clone();
+    let server_for_policies = mcp.clone();
+    let policed = tokio::task::spawn_blocking(move || {
+        let result = policies.apply(&server_for_policies, &mut manifests);
+        (manifests, result)
+    })
+    .await;
+    let (policed_manifests, result) = match policed {
+        Ok(x) => x,
+        Err(e) => {
+            let acceptance = Acceptance::Rejected {
+                reason: "PolicyFailed".into(),
+                message: format!("the policy chain panicked: {e}"),
+            };
+            report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    manifests = policed_manifests;
+    match result {
+        Ok(report_value) if !report_value.is_null() => {
+            tracing::debug!(report = %report_value, "policies applied")
+        }
+        Ok(_) => {}
+        Err(rejection) => {
+            let acceptance = Acceptance::Rejected {
+                reason: rejection.reason.into(),
+                message: rejection.message,
+            };
+            report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
+            return Ok(Action::await_change());
+        }
     }
 
     let server = K8sDeployment::new(ctx.client.clone(), &ctx.namespace, names.clone());

@@ -4,6 +4,8 @@
 //! There is no fallback to a fake: without a cluster these tests fail and say how to start one.
 #![allow(dead_code)]
 
+pub mod plugins;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,186 @@
+//! The loaded plugin set the control plane runs with, and its hot reload: the plugin directory
+//! is checked every couple of seconds; a new or changed plugin is loaded, compiled and
+//! validated off the hot path (a blocking thread) and swapped in atomically; a set that fails
+//! to load is refused, its error kept for `/v1/plugins`, and the previous set keeps running.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::chain::{Chain, ChainError};
+use crate::crd::McpServer;
+use crate::metrics::Metrics;
+use crate::render::Manifests;
+use crate::runtime::controller::{PolicyChain, PolicyRejection};
+
+pub struct PluginSet {
+    dir: Option<PathBuf>,
+    current: RwLock<Arc<Chain>>,
+    fingerprint: Mutex<u64>,
+    last_error: RwLock<Option<String>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl PluginSet {
+    /// No plugins: manifests pass unchanged.
+    pub fn empty() -> PluginSet {
+        PluginSet {
+            dir: None,
+            current: RwLock::new(Arc::new(Chain::default())),
+            fingerprint: Mutex::new(0),
+            last_error: RwLock::new(None),
+            metrics: None,
+        }
+    }
+
+    /// Loads every plugin of `dir`; fails if one does not load (never start with a policy
+    /// silently missing).
+    pub fn load(dir: &Path, metrics: Option<Arc<Metrics>>) -> Result<PluginSet, String> {
+        let chain = Chain::load_dir(dir)
+            .map_err(|e| e.to_string())?
+            .with_metrics(metrics.clone());
+        Ok(PluginSet {
+            dir: Some(dir.to_path_buf()),
+            current: RwLock::new(Arc::new(chain)),
+            fingerprint: Mutex::new(fingerprint(dir)),
+            last_error: RwLock::new(None),
+            metrics,
+        })
+    }
+
+    pub fn chain(&self) -> Arc<Chain> {
+        self.current.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Reloads when the directory changed. Returns `None` when nothing changed.
+    pub fn reload_if_changed(&self) -> Option<Result<usize, String>> {
+        let dir = self.dir.as_ref()?;
+        let now = fingerprint(dir);
+        {
+            let mut last = self.fingerprint.lock().ok()?;
+            if *last == now {
+                return None;
+            }
+            *last = now;
+        }
+        let result = Chain::load_dir(dir).map(|c| c.with_metrics(self.metrics.clone()));
+        Some(match result {
+            Ok(chain) => {
+                let n = chain.plugins().len();
+                if let Ok(mut c) = self.current.write() {
+                    *c = Arc::new(chain);
+                }
+                if let Ok(mut e) = self.last_error.write() {
+                    *e = None;
+                }
+                tracing::info!(plugins = n, "plugin set reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "plugin set refused; the previous set keeps running");
+                if let Ok(mut last) = self.last_error.write() {
+                    *last = Some(e.to_string());
+                }
+                Err(e.to_string())
+            }
+        })
+    }
+
+    /// Polls the directory every `every` until the process ends.
+    pub fn watch(self: Arc<Self>, every: Duration) {
+        if self.dir.is_none() {
+            return;
+        }
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let set = self.clone();
+                let _ = tokio::task::spawn_blocking(move || set.reload_if_changed()).await;
+            }
+        });
+    }
+
+    /// What `/v1/plugins` shows.
+    pub fn describe(&self) -> Value {
+        let chain = self.chain();
+        json!({
+            "directory": self.dir.as_ref().map(|d| d.display().to_string()),
+            "lastReloadError": self.last_error.read().ok().and_then(|e| e.clone()),
+            "items": chain.plugins().iter().map(|p| json!({
+                "name": p.manifest.name,
+                "version": p.manifest.version,
+                "digest": format!("sha256:{}", p.digest),
+                "hooks": p.manifest.hooks,
+                "priority": p.manifest.priority,
+                "failurePolicy": p.manifest.failure_policy,
+                "mode": p.manifest.mode,
+                "writeScope": p.manifest.write_scope,
+                "limits": p.manifest.limits,
+                "loadedFrom": match p.source { super::engine::Source::Cache => "cache", super::engine::Source::Compiled => "compiled" },
+                "loadMs": p.load_time.as_secs_f64() * 1e3,
+                "lastError": p.last_error(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl PolicyChain for PluginSet {
+    fn apply(
+        &self,
+        server: &McpServer,
+        manifests: &mut Manifests,
+    ) -> Result<Value, PolicyRejection> {
+        let chain = self.chain();
+        if chain.is_empty() {
+            return Ok(Value::Null);
+        }
+        let doc = serde_json::to_value(server.server_spec()).unwrap_or_default();
+        let namespace = server.metadata.namespace.clone().unwrap_or_default();
+        let name = server.metadata.name.clone().unwrap_or_default();
+        match chain.run(&name, &namespace, &doc, manifests) {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or_default()),
+            Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection {
+                reason: "PolicyDenied",
+                message: e.to_string(),
+            }),
+            Err(e @ ChainError::Failed(_)) => Err(PolicyRejection {
+                reason: "PolicyFailed",
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Names, sizes and modification times of everything under `dir` (two levels).
+fn fingerprint(dir: &Path) -> u64 {
+    fn visit(d: &Path, entries: &mut Vec<(PathBuf, u64, SystemTime)>) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                if let Ok(m) = e.metadata() {
+                    entries.push((
+                        e.path(),
+                        m.len(),
+                        m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    ));
+                }
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    visit(dir, &mut entries);
+    let subdirs: Vec<PathBuf> = entries
+        .iter()
+        .filter(|(p, _, _)| p.is_dir())
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    for d in subdirs {
+        visit(&d, &mut entries);
+    }
+    entries.sort();
+    let mut h = std::hash::DefaultHasher::new();
+    entries.hash(&mut h);
+    h.finish()
+}
