@@ -171,6 +171,73 @@ async fn request_total(client: &Client) -> BTreeMap<String, f64> {
     out
 }
 
+/// A closed-loop load generator on loopback: `clients` connections, each sending the next request
+/// when the last answered; latencies of every request.
+async fn status_load(
+    port: u16,
+    n: usize,
+    clients: usize,
+    length: Duration,
+) -> (f64, f64, f64, usize) {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+    let client: HttpClient<_, Empty<bytes::Bytes>> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let end = Instant::now() + length;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            let mut i = c;
+            while Instant::now() < end {
+                let name = if i % 2 == 0 {
+                    format!("http-{i}")
+                } else {
+                    format!("stdio-{i}")
+                };
+                i = (i + clients) % n;
+                let req =
+                    http::Request::get(format!("http://127.0.0.1:{port}/v1/servers/{name}/status"))
+                        .header("authorization", "Bearer bench-token")
+                        .body(Empty::new())
+                        .unwrap();
+                let t = Instant::now();
+                match client.request(req).await {
+                    Ok(resp) if resp.status().is_success() => {
+                        let _ = resp.into_body().collect().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (
+        all.len() as f64 / length.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        errors,
+    )
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |k: &str| {
@@ -256,6 +323,11 @@ async fn main() -> anyhow::Result<()> {
             "/target/debug/mcp-runtime"
         ))
     };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let token_file = std::env::temp_dir().join(format!("fleet-token-{stamp}"));
+    std::fs::write(&token_file, "bench-token\n")?;
     let mut serve = tokio::process::Command::new(&bin)
         .args([
             "serve",
@@ -264,6 +336,12 @@ async fn main() -> anyhow::Result<()> {
             &ns_r,
             "--kubeconfig",
             &kc.display().to_string(),
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--token-file",
+            &token_file.display().to_string(),
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -298,6 +376,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let after = request_total(&client).await;
     let (rss_idle, _) = rss_kib(pid);
+
+    // --- GET /v1/servers/{name}/status: 16 concurrent clients for 10 s ---
+    let (rps, p50, p99, errors) = status_load(port, n, 16, Duration::from_secs(10)).await;
+    let _ = std::fs::remove_file(&token_file);
     let mut idle: Vec<(String, f64)> = after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
@@ -325,6 +407,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "| non-watch API requests in {idle_secs} s idle (deployments, pods, services, secrets, events, mcpservers) | – | {} {idle:?} |",
         total.abs()
+    );
+
+    println!(
+        "| GET /v1/servers/{{name}}/status, {n} servers, 16 clients, 10 s | – | {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {errors} errors |"
     );
 
     let _ = serve.kill().await;

@@ -1,0 +1,131 @@
+//! Plugin benchmarks (no cluster): builds the five example policies from source, then reports
+//! cold compile time, load from the compiled cache, fresh-instance `mutate` p50/p99 per plugin,
+//! the whole chain over one server's Deployment and Service, and `POST /v1/render` through the
+//! API router with that chain. `cargo bench --bench plugins` (MCP_RUNTIME_BENCH_ITERATIONS).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use mcp_runtime::plugin::build::{BuildOptions, build};
+use mcp_runtime::plugin::testing::bench;
+use mcp_runtime::plugin::{LoadedPlugin, PluginSet};
+use tower::ServiceExt;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("MCP_RUNTIME_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let set = std::env::temp_dir().join(format!("mcp-plugin-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&set);
+    std::fs::create_dir_all(&set)?;
+    // A cache of its own, so "cold compile" is really cold.
+    let cache = set.join(".cache");
+    // SAFETY: set before any thread reads the environment.
+    unsafe { std::env::set_var("MCP_RUNTIME_CACHE", &cache) };
+    println!("| plugin | language | component | build | cold compile + load | load from cache |");
+    println!("|---|---|---|---|---|---|");
+    for name in [
+        "org-labels",
+        "resources",
+        "service-exposure",
+        "registry-allowlist",
+        "hardening",
+    ] {
+        let dir = set.join(name);
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(root.join("plugins/examples").join(name))
+            .arg(&dir)
+            .status()?;
+        anyhow::ensure!(status.success());
+        let built = build(&dir, &BuildOptions::default()).map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        let _cold = LoadedPlugin::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cold = t.elapsed();
+        let t = Instant::now();
+        let warm = LoadedPlugin::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let from_cache = t.elapsed();
+        let lang = if dir.join("policy.js").exists() {
+            "JavaScript (QuickJS)"
+        } else {
+            "Python (CPython)"
+        };
+        println!(
+            "| {} | {lang} | {:.1} MB | {:.1} s | {:.0} ms | {:.1} ms ({:?}) |",
+            warm.id(),
+            built.bytes as f64 / 1e6,
+            built.seconds,
+            cold.as_secs_f64() * 1e3,
+            from_cache.as_secs_f64() * 1e3,
+            warm.source
+        );
+    }
+    std::fs::remove_dir_all(&cache).ok();
+    std::fs::create_dir_all(&cache).ok();
+
+    let (plugins, chain_p50, chain_p99) = bench(&set, n).map_err(anyhow::Error::msg)?;
+    println!();
+    println!("| plugin | fresh instance + mutate of a Deployment, p50 | p99 |");
+    println!("|---|---|---|");
+    for b in &plugins {
+        println!(
+            "| {} | {:.0} µs | {:.0} µs |",
+            b.plugin, b.fresh_call_p50_us, b.fresh_call_p99_us
+        );
+    }
+    println!(
+        "chain of {} over one server (validate-config, Deployment, Service): p50 {chain_p50:.2} ms, p99 {chain_p99:.2} ms ({n} runs)",
+        plugins.len()
+    );
+
+    // POST /v1/render through the router with the chain (allowed by the allow-list).
+    let plugins = Arc::new(PluginSet::load(&set, None).map_err(anyhow::Error::msg)?);
+    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
+    let (state, _cache) = mcp_runtime::api::AppState::new(
+        client,
+        Default::default(),
+        mcp_runtime::api::Tokens::disabled(),
+        false,
+        Arc::new(mcp_runtime::metrics::Metrics::new()),
+        plugins,
+    );
+    let router = mcp_runtime::api::router(state);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "name": "bench", "image": "ghcr.io/acme/mcp:1", "transport": {"type": "streamable-http"},
+        "env": [{"name": "A", "value": "1"}, {"name": "T", "secretValue": "x"}]
+    }))?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let req = http::Request::post("/v1/render").body(Body::from(body.clone()))?;
+        let t = Instant::now();
+        let resp = router.clone().oneshot(req).await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "render answered {}",
+            resp.status()
+        );
+        let _ = resp.into_body().collect().await?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "POST /v1/render with the 5-policy chain: p50 {:.2} ms, p99 {:.2} ms ({n} requests)",
+        pct(&times, 0.5),
+        pct(&times, 0.99)
+    );
+    let _ = std::fs::remove_dir_all(&set);
+    Ok(())
+}
