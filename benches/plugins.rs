@@ -31,10 +31,18 @@ async fn main() -> anyhow::Result<()> {
     let set = std::env::temp_dir().join(format!("mcp-plugin-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&set);
     std::fs::create_dir_all(&set)?;
-    // A cache of its own, so "cold compile" is really cold.
+    // A cache of its own, so "cold compile" is really cold (the toolchains stay where they are).
+    let (qjs, py) = (
+        mcp_runtime::plugin::build::qjs().map_err(anyhow::Error::msg)?,
+        mcp_runtime::plugin::build::py().map_err(anyhow::Error::msg)?,
+    );
     let cache = set.join(".cache");
-    // SAFETY: set before any thread reads the environment.
-    unsafe { std::env::set_var("MCP_RUNTIME_CACHE", &cache) };
+    // SAFETY: set before any other thread reads the environment.
+    unsafe {
+        std::env::set_var("MCP_RUNTIME_COMPONENTIZE_QJS", qjs);
+        std::env::set_var("MCP_RUNTIME_COMPONENTIZE_PY", py);
+        std::env::set_var("MCP_RUNTIME_CACHE", &cache);
+    }
     println!("| plugin | language | component | build | cold compile + load | load from cache |");
     println!("|---|---|---|---|---|---|");
     for name in [
@@ -125,6 +133,39 @@ async fn main() -> anyhow::Result<()> {
         "POST /v1/render with the 5-policy chain: p50 {:.2} ms, p99 {:.2} ms ({n} requests)",
         pct(&times, 0.5),
         pct(&times, 0.99)
+    );
+
+    // Deadline precision: an endless loop with a 50 ms limit, 20 times.
+    let looping = set.join("endless-loop");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root.join("tests/fixtures/hostile/endless-loop"))
+        .arg(&looping)
+        .status()?;
+    anyhow::ensure!(status.success());
+    build(&looping, &BuildOptions::default()).map_err(anyhow::Error::msg)?;
+    let p = LoadedPlugin::load(&looping).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let manifest = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}"#;
+    let mut overshoot = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let deadline = t + std::time::Duration::from_millis(50);
+        let r = p.mutate(
+            mcp_runtime::plugin::Hook::MutateDeployment,
+            "x",
+            "default",
+            "{}",
+            manifest,
+            deadline,
+        );
+        anyhow::ensure!(r.is_err(), "the loop must be stopped");
+        overshoot.push(t.elapsed().as_secs_f64() * 1e3 - 50.0);
+    }
+    overshoot.sort_by(f64::total_cmp);
+    println!(
+        "endless loop, 50 ms deadline: stopped {:.2} ms after it (p50), {:.2} ms (max of 20)",
+        pct(&overshoot, 0.5),
+        overshoot.last().copied().unwrap_or(0.0)
     );
     let _ = std::fs::remove_dir_all(&set);
     Ok(())

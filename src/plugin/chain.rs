@@ -71,6 +71,20 @@ fn owned(v: Vec<Violation>) -> Vec<(String, Option<String>)> {
     v.into_iter().map(|v| (v.message, v.path)).collect()
 }
 
+/// A denial: an error in `enforce` mode, a record in `monitor` mode.
+fn denied(p: &LoadedPlugin, v: Vec<Violation>, report: &mut ChainReport) -> Result<(), ChainError> {
+    let e = ChainError::Denied {
+        plugin: p.id().into(),
+        violations: owned(v),
+    };
+    if p.manifest.mode == Mode::Monitor {
+        report.monitored_denials.push(e.to_string());
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Chain {
     plugins: Vec<Arc<LoadedPlugin>>,
@@ -178,17 +192,7 @@ impl Chain {
             self.observe(p, Hook::ValidateConfig, started);
             match answer {
                 Ok(Answer::Ok(())) => {}
-                Ok(Answer::Denied(v)) => {
-                    let e = ChainError::Denied {
-                        plugin: p.id().into(),
-                        violations: owned(v),
-                    };
-                    if p.manifest.mode == Mode::Monitor {
-                        report.monitored_denials.push(e.to_string());
-                    } else {
-                        return Err(e);
-                    }
-                }
+                Ok(Answer::Denied(v)) => denied(p, v, &mut report)?,
                 Err(e) => self.failed(p, e, &mut report)?,
             }
         }
@@ -300,15 +304,8 @@ impl Chain {
             let out = match answer {
                 Ok(Answer::Ok(out)) => out,
                 Ok(Answer::Denied(v)) => {
-                    let e = ChainError::Denied {
-                        plugin: p.id().into(),
-                        violations: owned(v),
-                    };
-                    if p.manifest.mode == Mode::Monitor {
-                        report.monitored_denials.push(e.to_string());
-                        continue;
-                    }
-                    return Err(e);
+                    denied(p, v, report)?;
+                    continue;
                 }
                 Err(e) => {
                     self.failed(p, e, report)?;

@@ -158,6 +158,74 @@ pub struct LoadedPlugin {
     name: Arc<str>,
     settings: String,
     last_error: std::sync::Mutex<Option<String>>,
+    warm: Arc<Warm>,
+}
+
+/// Instances made ahead of time, off the hot path, each used for exactly one call (so no state
+/// leaks between calls). A background thread keeps `wanted` of them ready and ends when the
+/// plugin is dropped. A call that finds none ready instantiates inline.
+struct Warm {
+    ready: std::sync::Mutex<Vec<(Store<State>, Policy)>>,
+    wanted: usize,
+    taken: std::sync::Condvar,
+    /// Off only to measure the cost of inline instantiation.
+    enabled: std::sync::atomic::AtomicBool,
+}
+
+/// Ready instances kept per plugin.
+pub const WARM_INSTANCES: usize = 2;
+
+fn fresh_store(engine: &Engine, name: &Arc<str>, memory_mib: u64) -> Store<State> {
+    let mut store = Store::new(
+        engine,
+        State {
+            limiter: Limiter {
+                max_memory: (memory_mib as usize) << 20,
+                hit: false,
+            },
+            logs: 0,
+            plugin: name.clone(),
+        },
+    );
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+fn start_warming(
+    warm: &Arc<Warm>,
+    engine: Engine,
+    pre: PolicyPre<State>,
+    name: Arc<str>,
+    memory_mib: u64,
+) {
+    let weak = Arc::downgrade(warm);
+    let _ = std::thread::Builder::new()
+        .name(format!("warm-{name}"))
+        .spawn(move || {
+            loop {
+                let Some(warm) = weak.upgrade() else { return };
+                {
+                    let Ok(ready) = warm.ready.lock() else { return };
+                    if ready.len() >= warm.wanted {
+                        // Wake up when a call takes one, or now and then to notice the drop.
+                        let _ = warm.taken.wait_timeout(ready, Duration::from_secs(1));
+                        continue;
+                    }
+                }
+                let mut store = fresh_store(&engine, &name, memory_mib);
+                // Instantiation runs the component's start-up; bound it like a call.
+                store.set_epoch_deadline(10_000);
+                store.epoch_deadline_trap();
+                match pre.instantiate(&mut store) {
+                    Ok(policy) => {
+                        if let Ok(mut ready) = warm.ready.lock() {
+                            ready.push((store, policy));
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -272,6 +340,12 @@ impl LoadedPlugin {
             pre,
             settings,
             last_error: std::sync::Mutex::new(None),
+            warm: Arc::new(Warm {
+                ready: std::sync::Mutex::new(Vec::new()),
+                wanted: WARM_INSTANCES,
+                taken: std::sync::Condvar::new(),
+                enabled: std::sync::atomic::AtomicBool::new(true),
+            }),
         };
         let deadline =
             Instant::now() + Duration::from_millis(plugin.manifest.limits.timeout_ms.max(1000));
@@ -289,6 +363,13 @@ impl LoadedPlugin {
                 ));
             }
         }
+        start_warming(
+            &plugin.warm,
+            plugin.engine.clone(),
+            plugin.pre.clone(),
+            plugin.name.clone(),
+            plugin.manifest.limits.memory_mi_b,
+        );
         Ok(LoadedPlugin {
             load_time: started.elapsed(),
             ..plugin
@@ -297,6 +378,19 @@ impl LoadedPlugin {
 
     pub fn id(&self) -> &str {
         &self.name
+    }
+
+    /// Whether calls take instances made ahead of time (on by default; benchmarks turn it off
+    /// to measure inline instantiation).
+    pub fn set_warm(&self, on: bool) {
+        self.warm
+            .enabled
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Instances ready right now.
+    pub fn warm_ready(&self) -> usize {
+        self.warm.ready.lock().map(|r| r.len()).unwrap_or(0)
     }
 
     /// The most recent failure of this plugin, for `/v1/plugins`.
@@ -312,18 +406,7 @@ impl LoadedPlugin {
 
     /// A fresh store bounded by the plugin's memory limit and the deadline.
     fn store(&self, hook: &str, deadline: Instant) -> Result<Store<State>, PluginError> {
-        let mut store = Store::new(
-            &self.engine,
-            State {
-                limiter: Limiter {
-                    max_memory: (self.manifest.limits.memory_mi_b as usize) << 20,
-                    hit: false,
-                },
-                logs: 0,
-                plugin: self.name.clone(),
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
+        let mut store = fresh_store(&self.engine, &self.name, self.manifest.limits.memory_mi_b);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Self::error(
@@ -370,6 +453,29 @@ impl LoadedPlugin {
         hook: &str,
         deadline: Instant,
     ) -> Result<(Store<State>, Policy), PluginError> {
+        let use_warm = self.warm.enabled.load(std::sync::atomic::Ordering::Relaxed);
+        let ready = use_warm
+            .then(|| self.warm.ready.lock().ok().and_then(|mut r| r.pop()))
+            .flatten();
+        if let Some((mut store, policy)) = ready {
+            self.warm.taken.notify_one();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Self::error(
+                    &self.manifest,
+                    hook,
+                    PluginErrorKind::Timeout {
+                        limit_ms: self.manifest.limits.timeout_ms,
+                    },
+                ));
+            }
+            store.set_epoch_deadline(
+                (left.as_micros() as u64)
+                    .div_ceil(engine::TICK.as_micros() as u64)
+                    .max(1),
+            );
+            return Ok((store, policy));
+        }
         let mut store = self.store(hook, deadline)?;
         match self.pre.instantiate(&mut store) {
             Ok(p) => Ok((store, p)),
