@@ -306,13 +306,12 @@ fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
             Ok(())
         }
         PluginCommand::Bench { dir, iterations } => {
-            let (plugins, chain_p50, chain_p99) =
-                testing::bench(&dir, iterations).map_err(Failure::Invalid)?;
+            let report = testing::bench(&dir, iterations).map_err(Failure::Invalid)?;
             println!(
                 "| plugin | load | inline instance + mutate p50 | p99 | ready instance + mutate p50 | p99 |"
             );
             println!("|---|---|---|---|---|---|");
-            for b in &plugins {
+            for b in &report.plugins {
                 println!(
                     "| {} | {:.1} ms ({}) | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |",
                     b.plugin,
@@ -325,10 +324,12 @@ fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
                 );
             }
             println!(
-                "chain of {} over a Deployment and a Service: p50 {:.2} ms, p99 {:.2} ms",
-                plugins.len(),
-                chain_p50,
-                chain_p99
+                "chain of {}: inline p50 {:.2} ms, p99 {:.2} ms; ready instances p50 {:.2} ms, p99 {:.2} ms",
+                report.plugins.len(),
+                report.chain_inline.0,
+                report.chain_inline.1,
+                report.chain_ready.0,
+                report.chain_ready.1
             );
             Ok(())
         }

@@ -202,6 +202,14 @@ fn walk(path: &str, want: &Value, got: &Value, diffs: &mut Vec<String>) {
     }
 }
 
+/// Everything `plugin bench` measures: per plugin, and the chain (ms, p50 and p99) with
+/// instances made inline or ahead of time.
+pub struct BenchReport {
+    pub plugins: Vec<Bench>,
+    pub chain_inline: (f64, f64),
+    pub chain_ready: (f64, f64),
+}
+
 /// Timing figures for `plugin bench`.
 pub struct Bench {
     pub plugin: String,
@@ -224,7 +232,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Loads each plugin under `dir` and measures a fresh-instance `mutate` of a rendered
 /// Deployment `n` times; then the whole chain.
-pub fn bench(dir: &Path, n: usize) -> Result<(Vec<Bench>, f64, f64), String> {
+pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
     let doc = serde_json::json!({"name": "bench", "image": "ghcr.io/acme/mcp:1", "transport": {"type": "streamable-http"},
         "env": [{"name": "A", "value": "1"}], "resources": {"requests": {"cpu": "100m"}}});
     let ctx = RenderContext::default();
@@ -290,18 +298,30 @@ pub fn bench(dir: &Path, n: usize) -> Result<(Vec<Bench>, f64, f64), String> {
     }
     let chain = Chain::new(loaded);
     let server = serde_json::to_value(&spec).unwrap_or_default();
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut m = manifests.clone();
-        // Reconciles are spaced in practice: give the pools a moment to refill.
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        let t = Instant::now();
-        let result = chain.run("bench", "default", &server, &mut m);
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        if let Err(e) = result {
-            return Err(format!("the chain refused the benchmark server: {e}"));
+    let run_chain = |warm: bool| -> Result<Vec<f64>, String> {
+        for p in chain.plugins() {
+            p.set_warm(warm);
         }
-    }
-    times.sort_by(f64::total_cmp);
-    Ok((out, percentile(&times, 0.5), percentile(&times, 0.99)))
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut m = manifests.clone();
+            // Reconciles are spaced in practice: give the pools a moment to refill.
+            std::thread::sleep(std::time::Duration::from_millis(if warm { 10 } else { 1 }));
+            let t = Instant::now();
+            let result = chain.run("bench", "default", &server, &mut m);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if let Err(e) = result {
+                return Err(format!("the chain refused the benchmark server: {e}"));
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times)
+    };
+    let inline = run_chain(false)?;
+    let ready = run_chain(true)?;
+    Ok(BenchReport {
+        plugins: out,
+        chain_inline: (percentile(&inline, 0.5), percentile(&inline, 0.99)),
+        chain_ready: (percentile(&ready, 0.5), percentile(&ready, 0.99)),
+    })
 }
