@@ -42,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
         std::env::set_var("MCP_RUNTIME_COMPONENTIZE_QJS", qjs);
         std::env::set_var("MCP_RUNTIME_COMPONENTIZE_PY", py);
         std::env::set_var("MCP_RUNTIME_CACHE", &cache);
+        // Measure instances made ahead too (off by default in the control plane).
+        std::env::set_var("MCP_RUNTIME_PLUGIN_WARM_INSTANCES", "2");
     }
     println!("| plugin | language | component | build | cold compile + load | load from cache |");
     println!("|---|---|---|---|---|---|");

@@ -367,7 +367,11 @@ fn a_restart_loads_the_compiled_plugin_from_the_cache() {
 
 #[test]
 fn no_state_leaks_between_calls_even_with_instances_made_ahead() {
+    // SAFETY: only read by LoadedPlugin::load; other tests of this binary may start warm
+    // instances too, which changes nothing they check.
+    unsafe { std::env::set_var("MCP_RUNTIME_PLUGIN_WARM_INSTANCES", "2") };
     let p = Arc::new(LoadedPlugin::load(&hostile("stateful")).unwrap());
+    assert_eq!(p.warm_wanted(), 2);
     let chain = Chain::new(vec![p.clone()]);
     for i in 0..6 {
         // Give the background thread time to have an instance ready for some calls.

@@ -266,7 +266,7 @@ pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
                 if spaced {
                     // Let the background thread make the next instance, as between reconciles.
                     let until = Instant::now() + std::time::Duration::from_millis(20);
-                    while p.warm_ready() == 0 && Instant::now() < until {
+                    while p.warm_ready() < p.warm_wanted() && Instant::now() < until {
                         std::thread::sleep(std::time::Duration::from_micros(200));
                     }
                 }
@@ -305,8 +305,17 @@ pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
             let mut m = manifests.clone();
-            // Reconciles are spaced in practice: give the pools a moment to refill.
-            std::thread::sleep(std::time::Duration::from_millis(if warm { 10 } else { 1 }));
+            // Reconciles are spaced in practice: let the pools refill before the next one.
+            let until = Instant::now() + std::time::Duration::from_millis(50);
+            while warm
+                && chain
+                    .plugins()
+                    .iter()
+                    .any(|p| p.warm_ready() < p.warm_wanted())
+                && Instant::now() < until
+            {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
             let t = Instant::now();
             let result = chain.run("bench", "default", &server, &mut m);
             times.push(t.elapsed().as_secs_f64() * 1e3);
