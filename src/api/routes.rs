@@ -208,14 +208,37 @@ pub async fn patch(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
     let patch = json_body(body)?;
-    let current = state.manager.get(&name).await?;
-    let mut doc = serde_json::to_value(current.server_spec()).unwrap_or_default();
-    json_patch::merge(&mut doc, &patch);
-    check_name(&doc, &name)?;
-    // Without If-Match the patch applies to the version it was computed from: a concurrent
-    // change makes it fail with 409 rather than be silently overwritten.
-    let rv = if_match(&headers).or_else(|| current.resource_version());
-    let updated = state.manager.update(&doc, rv).await?;
+    let wanted = if_match(&headers);
+    // Without If-Match, the patch is applied to the version it was computed from; if the
+    // server changed meanwhile (a status write, say), it is recomputed on the new version, so
+    // nothing is overwritten and the client sees no spurious conflict.
+    let attempts = if wanted.is_some() { 1 } else { 5 };
+    let mut outcome = None;
+    for _ in 0..attempts {
+        let current = state.manager.get(&name).await?;
+        let mut doc = serde_json::to_value(current.server_spec()).unwrap_or_default();
+        json_patch::merge(&mut doc, &patch);
+        check_name(&doc, &name)?;
+        let rv = wanted.clone().or_else(|| current.resource_version());
+        match state.manager.update(&doc, rv).await {
+            Err(crate::runtime::Error::Conflict { .. }) if wanted.is_none() => continue,
+            other => {
+                outcome = Some(other);
+                break;
+            }
+        }
+    }
+    let updated = match outcome {
+        Some(result) => result?,
+        None => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!("server {name} kept changing; try again"),
+            ));
+        }
+    };
     Ok(Json(view(&updated)))
 }
 

@@ -102,32 +102,39 @@ impl McpServerRuntimeManager {
     pub async fn update(&self, doc: &Value, resource_version: Option<String>) -> Result<McpServer> {
         let (name, spec, secrets) = self.prepare(doc)?;
         let api = self.api::<McpServer>();
-        let mut current = api
-            .get_opt(&name)
-            .await?
-            .ok_or_else(|| Error::NotFound(name.clone()))?;
-        if let Some(rv) = resource_version {
-            current.metadata.resource_version = Some(rv);
-        }
-        current.spec = spec;
-        current.status = None;
-        current.metadata.managed_fields = None;
         let pp = PostParams {
             field_manager: Some(API_MANAGER.into()),
             ..Default::default()
         };
-        let updated = match api.replace(&name, &pp, &current).await {
-            Ok(u) => u,
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                return Err(Error::Conflict {
-                    name,
-                    message: s.message,
-                });
+        // Without a version from the caller, a conflict can only be the controller's status
+        // write between our read and our write: read again and retry. With one, a conflict is
+        // the caller's to resolve.
+        let attempts = if resource_version.is_some() { 1 } else { 5 };
+        let mut last = String::new();
+        for _ in 0..attempts {
+            let mut current = api
+                .get_opt(&name)
+                .await?
+                .ok_or_else(|| Error::NotFound(name.clone()))?;
+            if let Some(rv) = &resource_version {
+                current.metadata.resource_version = Some(rv.clone());
             }
-            Err(e) => return Err(e.into()),
-        };
-        self.apply_secrets(&updated, secrets).await?;
-        Ok(updated)
+            current.spec = spec.clone();
+            current.status = None;
+            current.metadata.managed_fields = None;
+            match api.replace(&name, &pp, &current).await {
+                Ok(updated) => {
+                    self.apply_secrets(&updated, secrets).await?;
+                    return Ok(updated);
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => last = s.message,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict {
+            name,
+            message: last,
+        })
     }
 
     /// The server's own Secrets, owned by the McpServer (garbage-collected with it).
