@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use mcp_runtime::crd::resource::Phase;
 use mcp_runtime::schema::SchemaKind;
 use serde_json::{Value, json};
-use support::Runtime;
+use support::{Runtime, eventually};
 
 fn http_server(name: &str, secret: &str) -> Value {
     json!({
@@ -95,18 +95,15 @@ async fn full_lifecycle_on_real_objects() {
         .update(&http_server("GitHub", "s3cr3t-2"), None)
         .await
         .unwrap();
-    let mut after = before.clone();
-    for _ in 0..100 {
-        after = template_annotation(&rt, "mcp-github", "mcp-runtime.dev/secret-revision").await;
-        if after != before {
-            break;
+    let rotated = eventually(10, || {
+        let (rt, before) = (&rt, &before);
+        async move {
+            &template_annotation(rt, "mcp-github", "mcp-runtime.dev/secret-revision").await
+                != before
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_ne!(
-        before, after,
-        "secret rotation must change the pod template"
-    );
+    })
+    .await;
+    assert!(rotated, "secret rotation must change the pod template");
 
     // Stop: scaled to zero, Service and Secret kept.
     rt.manager.stop("github").await.unwrap();
@@ -140,21 +137,15 @@ async fn full_lifecycle_on_real_objects() {
         .items
         .len();
     rt.manager.restart("github").await.unwrap();
-    let mut restarted = None;
-    for _ in 0..100 {
-        restarted = template_annotation(&rt, "mcp-github", "mcp-runtime.dev/restarted-at").await;
-        if restarted.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        restarted.is_some(),
-        "restart annotation reaches the pod template"
-    );
-    let mut rs_after = rs_before;
-    for _ in 0..100 {
-        rs_after = rt
+    let restarted = eventually(10, || async {
+        template_annotation(&rt, "mcp-github", "mcp-runtime.dev/restarted-at")
+            .await
+            .is_some()
+    })
+    .await;
+    assert!(restarted, "restart annotation reaches the pod template");
+    let rolled = eventually(10, || async {
+        let n = rt
             .ns
             .api::<ReplicaSet>()
             .list(&ListParams::default())
@@ -162,26 +153,20 @@ async fn full_lifecycle_on_real_objects() {
             .unwrap()
             .items
             .len();
-        if rs_after > rs_before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(rs_after > rs_before, "a restart rolls out a new ReplicaSet");
+        n > rs_before
+    })
+    .await;
+    assert!(rolled, "a restart rolls out a new ReplicaSet");
 
     // Transport change: the Service goes away.
     let mut stdio = http_server("GitHub", "s3cr3t-2");
     stdio["transport"] = json!({"type": "stdio"});
     rt.manager.update(&stdio, None).await.unwrap();
     let services = rt.ns.api::<Service>();
-    let mut gone = false;
-    for _ in 0..100 {
-        if services.get_opt("mcp-github").await.unwrap().is_none() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let gone = eventually(10, || async {
+        services.get_opt("mcp-github").await.unwrap().is_none()
+    })
+    .await;
     assert!(
         gone,
         "Service removed when the server stops speaking streamable-http"
@@ -195,8 +180,7 @@ async fn full_lifecycle_on_real_objects() {
 
     // Remove: everything is garbage-collected.
     rt.manager.remove("github").await.unwrap();
-    let mut clean = false;
-    for _ in 0..300 {
+    let clean = eventually(30, || async {
         let d = rt
             .ns
             .api::<Deployment>()
@@ -209,12 +193,9 @@ async fn full_lifecycle_on_real_objects() {
             .get_opt("mcp-github-secrets")
             .await
             .unwrap();
-        if d.is_none() && s.is_none() {
-            clean = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        d.is_none() && s.is_none()
+    })
+    .await;
     assert!(
         clean,
         "Deployment and Secret garbage-collected with the McpServer"
@@ -305,18 +286,14 @@ async fn legacy_bare_pods_are_migrated_and_replicaset_pods_left_alone() {
         .expect("Deployment created after migration");
 
     let events: Api<Event> = rt.ns.api();
-    let mut found = false;
-    for _ in 0..50 {
+    let found = eventually(5, || async {
         let list = events.list(&ListParams::default()).await.unwrap();
-        found = list.items.iter().any(|e| {
+        list.items.iter().any(|e| {
             e.reason.as_deref() == Some("MigratedLegacyPod")
                 && e.involved_object.name.as_deref() == Some("legacy")
-        });
-        if found {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        })
+    })
+    .await;
     assert!(found, "a MigratedLegacyPod event on the McpServer");
 }
 
@@ -573,14 +550,7 @@ async fn hand_edits_of_managed_objects_are_undone() {
         )
         .await
         .unwrap();
-    let mut restored = false;
-    for _ in 0..100 {
-        if replicas(&rt, "mcp-drift").await == Some(1) {
-            restored = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let restored = eventually(10, || async { replicas(&rt, "mcp-drift").await == Some(1) }).await;
     assert!(restored, "hand-scaled Deployment restored to 1 replica");
 
     // Someone deletes the Service and the Deployment: both come back.
@@ -592,16 +562,12 @@ async fn hand_edits_of_managed_objects_are_undone() {
         .delete("mcp-drift", &Default::default())
         .await
         .unwrap();
-    let mut back = false;
-    for _ in 0..200 {
+    let back = eventually(20, || async {
         let svc = services.get_opt("mcp-drift").await.unwrap();
         let dep = deployments.get_opt("mcp-drift").await.unwrap();
-        if svc.is_some() && dep.is_some_and(|d| d.metadata.deletion_timestamp.is_none()) {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        svc.is_some() && dep.is_some_and(|d| d.metadata.deletion_timestamp.is_none())
+    })
+    .await;
     assert!(back, "deleted Service and Deployment recreated");
     rt.wait_status("drift", 60, "running again", |s| s.phase == Phase::Running)
         .await;

@@ -437,6 +437,19 @@ impl LoadedPlugin {
     /// A fresh store bounded by the plugin's memory limit and the deadline.
     fn store(&self, hook: &str, deadline: Instant) -> Result<Store<State>, PluginError> {
         let mut store = fresh_store(&self.engine, &self.name, self.manifest.limits.memory_mi_b);
+        self.arm(&mut store, hook, deadline)?;
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    /// Sets the store's epoch deadline to `deadline` (1 ms ticks), or fails with a timeout when
+    /// it has already passed (a chain whose earlier plugins used up the shared budget).
+    fn arm(
+        &self,
+        store: &mut Store<State>,
+        hook: &str,
+        deadline: Instant,
+    ) -> Result<(), PluginError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Self::error(
@@ -451,8 +464,7 @@ impl LoadedPlugin {
             .div_ceil(engine::TICK.as_micros() as u64)
             .max(1);
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        Ok(store)
+        Ok(())
     }
 
     fn classify(&self, hook: &str, store: &Store<State>, error: wasmtime::Error) -> PluginError {
@@ -489,21 +501,7 @@ impl LoadedPlugin {
             .flatten();
         if let Some((mut store, policy)) = ready {
             self.warm.taken.notify_one();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Self::error(
-                    &self.manifest,
-                    hook,
-                    PluginErrorKind::Timeout {
-                        limit_ms: self.manifest.limits.timeout_ms,
-                    },
-                ));
-            }
-            store.set_epoch_deadline(
-                (left.as_micros() as u64)
-                    .div_ceil(engine::TICK.as_micros() as u64)
-                    .max(1),
-            );
+            self.arm(&mut store, hook, deadline)?;
             return Ok((store, policy));
         }
         let mut store = self.store(hook, deadline)?;

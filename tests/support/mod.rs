@@ -274,3 +274,22 @@ impl Drop for Runtime {
         self.kill_controller();
     }
 }
+
+/// Polls `check` every 100 ms until it holds or `secs` pass; whether it held. For conditions
+/// spread over several objects, where a single watch does not fit.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
