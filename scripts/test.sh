@@ -18,7 +18,7 @@ scripts/plugin-tools.sh
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked --no-run
+cargo test --locked --lib --bins --tests --no-run
 
 if ! wait "$build_pid"; then
   echo "building the local cluster failed:" >&2; tail -n 60 "$CACHE/build-last.log" >&2; exit 1
@@ -41,4 +41,4 @@ on_exit() {
 trap on_exit EXIT
 
 export MCP_RUNTIME_TEST_KUBECONFIG=$KC
-cargo test --all-targets --locked
+cargo test --locked --lib --bins --tests
