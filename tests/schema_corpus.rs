@@ -202,6 +202,9 @@ fn plugin() -> Value {
 #[case::timeout_too_long(with(plugin(), "/limits/timeoutMs", json!(60000)), &[("/limits/timeoutMs", "maximum")])]
 #[case::absolute_component(with(plugin(), "/component", json!("/etc/passwd")), &[("/component", "pattern")])]
 #[case::bad_contract(with(plugin(), "/contract", json!("wasi:http@0.2.0")), &[("/contract", "pattern")])]
+#[case::component_and_webhook(with(plugin(), "/webhook", json!({"url": "https://p.example/h"})), &[("", "oneOf")])]
+#[case::neither_component_nor_webhook(without(without(plugin(), "/component"), "/digest"), &[("/webhook", "required")])]
+#[case::webhook_bad_url(with(without(without(plugin(), "/component"), "/digest"), "/webhook", json!({"url": "ftp://x"})), &[("/webhook/url", "pattern")])]
 fn invalid_plugins_are_rejected(#[case] doc: Value, #[case] expected: &[(&str, &str)]) {
     let err = SchemaKind::Plugin.validate(&doc).unwrap_err();
     assert_eq!(err.pairs(), expected.to_vec(), "{err}");

@@ -79,6 +79,8 @@ pub fn cache_dir(engine: &Engine) -> PathBuf {
 pub enum Source {
     Compiled,
     Cache,
+    /// A webhook: nothing compiled.
+    Remote,
 }
 
 /// The component for `bytes` (whose sha256 hex is `digest`): from the cache when present,

@@ -153,8 +153,9 @@ pub struct LoadedPlugin {
     pub digest: String,
     pub source: Source,
     pub load_time: Duration,
-    engine: Engine,
-    pre: PolicyPre<State>,
+    /// The component, or `None` for a webhook.
+    wasm: Option<(Engine, PolicyPre<State>)>,
+    webhook: Option<super::webhook::Webhook>,
     name: Arc<str>,
     settings: String,
     last_error: std::sync::Mutex<Option<String>>,
@@ -303,6 +304,30 @@ impl LoadedPlugin {
                 kind: PluginErrorKind::Load(e.to_string()),
             }
         })?;
+        if let Some(target) = manifest.webhook.clone() {
+            let plugin = LoadedPlugin {
+                name: manifest.id().into(),
+                settings: manifest.settings.to_string(),
+                manifest,
+                digest: String::new(),
+                source: Source::Remote,
+                load_time: Duration::ZERO,
+                wasm: None,
+                webhook: Some(super::webhook::Webhook::new(&target.url)),
+                last_error: std::sync::Mutex::new(None),
+                warm: Arc::new(Warm {
+                    ready: std::sync::Mutex::new(Vec::new()),
+                    wanted: 0,
+                    taken: std::sync::Condvar::new(),
+                    enabled: std::sync::atomic::AtomicBool::new(false),
+                }),
+            };
+            plugin.settings_accepted()?;
+            return Ok(LoadedPlugin {
+                load_time: started.elapsed(),
+                ..plugin
+            });
+        }
         let load_err = |m: String| Self::error(&manifest, "load", PluginErrorKind::Load(m));
         let path = dir.join(&manifest.component);
         let bytes = std::fs::read(&path)
@@ -358,8 +383,8 @@ impl LoadedPlugin {
             digest,
             source,
             load_time: Duration::ZERO,
-            engine,
-            pre,
+            wasm: Some((engine, pre)),
+            webhook: None,
             settings,
             last_error: std::sync::Mutex::new(None),
             warm: Arc::new(Warm {
@@ -369,27 +394,12 @@ impl LoadedPlugin {
                 enabled: std::sync::atomic::AtomicBool::new(true),
             }),
         };
-        let deadline =
-            Instant::now() + Duration::from_millis(plugin.manifest.limits.timeout_ms.max(1000));
-        match plugin.validate_settings(deadline)? {
-            Answer::Ok(()) => {}
-            Answer::Denied(v) => {
-                let m = v.iter().map(|v| match &v.path {
-                    Some(p) => format!("{p}: {}", v.message),
-                    None => v.message.clone(),
-                });
-                return Err(Self::error(
-                    &plugin.manifest,
-                    "validate-settings",
-                    PluginErrorKind::SettingsRefused(m.collect::<Vec<_>>().join("; ")),
-                ));
-            }
-        }
-        if plugin.warm.wanted > 0 {
+        plugin.settings_accepted()?;
+        if let (true, Some((engine, pre))) = (plugin.warm.wanted > 0, &plugin.wasm) {
             start_warming(
                 &plugin.warm,
-                plugin.engine.clone(),
-                plugin.pre.clone(),
+                engine.clone(),
+                pre.clone(),
                 plugin.name.clone(),
                 plugin.manifest.limits.memory_mi_b,
                 plugin.settings.clone(),
@@ -403,6 +413,63 @@ impl LoadedPlugin {
 
     pub fn id(&self) -> &str {
         &self.name
+    }
+
+    /// Runs validate-settings at load (at least a second, whatever the call limit).
+    fn settings_accepted(&self) -> Result<(), PluginError> {
+        let deadline =
+            Instant::now() + Duration::from_millis(self.manifest.limits.timeout_ms.max(1000));
+        match self.validate_settings(deadline)? {
+            Answer::Ok(()) => Ok(()),
+            Answer::Denied(v) => {
+                let m = v.iter().map(|v| match &v.path {
+                    Some(p) => format!("{p}: {}", v.message),
+                    None => v.message.clone(),
+                });
+                Err(Self::error(
+                    &self.manifest,
+                    "validate-settings",
+                    PluginErrorKind::SettingsRefused(m.collect::<Vec<_>>().join("; ")),
+                ))
+            }
+        }
+    }
+
+    /// The same call, answered by the plugin's webhook.
+    #[allow(clippy::too_many_arguments)]
+    fn call_webhook(
+        &self,
+        webhook: &super::webhook::Webhook,
+        hook: &str,
+        server_name: &str,
+        namespace: &str,
+        server: &str,
+        manifest: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Answer<Option<String>>, PluginError> {
+        let call = super::webhook::Call {
+            hook,
+            server_name,
+            namespace,
+            settings: &self.settings,
+            server,
+            manifest,
+            deadline,
+            limit_ms: self.manifest.limits.timeout_ms,
+            max_output: self.manifest.limits.max_output_bytes,
+        };
+        match webhook.call(&call) {
+            Ok(super::webhook::Reply::Allowed(m)) => Ok(Answer::Ok(m.map(|m| m.to_string()))),
+            Ok(super::webhook::Reply::Denied(v)) => Ok(Answer::Denied(
+                v.into_iter()
+                    .map(|v| Violation {
+                        message: v.message,
+                        path: v.path,
+                    })
+                    .collect(),
+            )),
+            Err(kind) => Err(Self::error(&self.manifest, hook, kind)),
+        }
     }
 
     /// Whether calls take instances made ahead of time (on by default; benchmarks turn it off
@@ -436,7 +503,14 @@ impl LoadedPlugin {
 
     /// A fresh store bounded by the plugin's memory limit and the deadline.
     fn store(&self, hook: &str, deadline: Instant) -> Result<Store<State>, PluginError> {
-        let mut store = fresh_store(&self.engine, &self.name, self.manifest.limits.memory_mi_b);
+        let Some((engine, _)) = &self.wasm else {
+            return Err(Self::error(
+                &self.manifest,
+                hook,
+                PluginErrorKind::Load("not a component".into()),
+            ));
+        };
+        let mut store = fresh_store(engine, &self.name, self.manifest.limits.memory_mi_b);
         self.arm(&mut store, hook, deadline)?;
         store.epoch_deadline_trap();
         Ok(store)
@@ -505,7 +579,14 @@ impl LoadedPlugin {
             return Ok((store, policy));
         }
         let mut store = self.store(hook, deadline)?;
-        match self.pre.instantiate(&mut store) {
+        let Some((_, pre)) = &self.wasm else {
+            return Err(Self::error(
+                &self.manifest,
+                hook,
+                PluginErrorKind::Load("not a component".into()),
+            ));
+        };
+        match pre.instantiate(&mut store) {
             Ok(p) => Ok((store, p)),
             Err(e) => Err(self.classify(hook, &store, e)),
         }
@@ -513,6 +594,14 @@ impl LoadedPlugin {
 
     pub fn validate_settings(&self, deadline: Instant) -> Result<Answer<()>, PluginError> {
         let hook = "validate-settings";
+        if let Some(w) = &self.webhook {
+            return Ok(
+                match self.call_webhook(w, hook, "", "", "null", None, deadline)? {
+                    Answer::Ok(_) => Answer::Ok(()),
+                    Answer::Denied(v) => Answer::Denied(v),
+                },
+            );
+        }
         let (mut store, policy) = self.instantiate(hook, deadline)?;
         match policy
             .mcp_runtime_plugin_hooks()
@@ -547,6 +636,14 @@ impl LoadedPlugin {
         deadline: Instant,
     ) -> Result<Answer<()>, PluginError> {
         let hook = Hook::ValidateConfig.as_str();
+        if let Some(w) = &self.webhook {
+            return Ok(
+                match self.call_webhook(w, hook, server_name, namespace, server, None, deadline)? {
+                    Answer::Ok(_) => Answer::Ok(()),
+                    Answer::Denied(v) => Answer::Denied(v),
+                },
+            );
+        }
         let (mut store, policy) = self.instantiate(hook, deadline)?;
         let ctx = self.context(Hook::ValidateConfig, server_name, namespace, server);
         match policy
@@ -570,6 +667,23 @@ impl LoadedPlugin {
         manifest: &str,
         deadline: Instant,
     ) -> Result<Answer<String>, PluginError> {
+        if let Some(w) = &self.webhook {
+            return Ok(
+                match self.call_webhook(
+                    w,
+                    hook.as_str(),
+                    server_name,
+                    namespace,
+                    server,
+                    Some(manifest),
+                    deadline,
+                )? {
+                    // An allowed answer without a manifest leaves it unchanged.
+                    Answer::Ok(m) => Answer::Ok(m.unwrap_or_else(|| manifest.to_string())),
+                    Answer::Denied(v) => Answer::Denied(v),
+                },
+            );
+        }
         let (mut store, policy) = self.instantiate(hook.as_str(), deadline)?;
         let ctx = self.context(hook, server_name, namespace, server);
         match policy

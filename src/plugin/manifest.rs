@@ -75,6 +75,13 @@ impl Default for Limits {
     }
 }
 
+/// Where a webhook policy lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    pub url: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginManifest {
@@ -84,8 +91,13 @@ pub struct PluginManifest {
     pub description: Option<String>,
     #[serde(default = "default_contract")]
     pub contract: String,
+    /// Empty for a webhook.
+    #[serde(default)]
     pub component: String,
+    #[serde(default)]
     pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookTarget>,
     pub hooks: Vec<Hook>,
     #[serde(default)]
     pub priority: i32,

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod scope;
 pub mod set;
 pub mod testing;
+pub mod webhook;
 
 pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
 pub use host::{LoadedPlugin, PluginError, PluginErrorKind};

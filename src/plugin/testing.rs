@@ -288,6 +288,7 @@ pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
             loaded_from: match p.source {
                 super::engine::Source::Cache => "cache",
                 super::engine::Source::Compiled => "compiled",
+                super::engine::Source::Remote => "webhook",
             },
             fresh_call_p50_us: percentile(&times, 0.5),
             fresh_call_p99_us: percentile(&times, 0.99),
