@@ -62,6 +62,12 @@ pub struct Settings {
     /// Address of the HTTP API.
     #[arg(long, env = "MCP_RUNTIME_LISTEN")]
     pub listen: Option<String>,
+    /// PEM certificate chain for the API listener (with --tls-key: HTTPS).
+    #[arg(long, env = "MCP_RUNTIME_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the API listener.
+    #[arg(long, env = "MCP_RUNTIME_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// File of API bearer tokens, one per line.
     #[arg(long, env = "MCP_RUNTIME_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -148,6 +154,8 @@ pub struct RuntimeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_dir: Option<String>,
     pub listen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     #[serde(default)]
     pub auth: Auth,
     pub log_format: LogFormat,
@@ -195,6 +203,13 @@ pub struct Auth {
     pub metrics_require_auth: bool,
     #[serde(default)]
     pub disabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tls {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -335,6 +350,13 @@ impl Settings {
                 .listen
                 .clone()
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(c), Some(k)) => Some(Tls {
+                    cert_file: c.display().to_string(),
+                    key_file: k.display().to_string(),
+                }),
+                _ => None,
+            },
             auth: Auth {
                 token_file: self.token_file.as_ref().map(|p| p.display().to_string()),
                 token_secret: match &self.token_secret {

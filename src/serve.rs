@@ -110,17 +110,23 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         plugins.clone(),
     );
     tokio::spawn(cache);
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "mcp-runtime API listening on http://{addr} (namespace {})",
+        "mcp-runtime API listening on {scheme}://{addr} (namespace {})",
         config.namespace
     );
-    let api = axum::serve(listener, mcp_runtime::api::router(state))
-        .with_graceful_shutdown(shutdown_signal());
-    let api = tokio::spawn(async move { api.await });
+    let router = mcp_runtime::api::router(state);
+    let tls = config.tls.clone();
+    let api = tokio::spawn(async move {
+        mcp_runtime::api::serve(listener, router, tls.as_ref(), shutdown_signal()).await
+    });
 
     info!(namespace = %config.namespace, "controller starting");
     let config = Arc::new(config);

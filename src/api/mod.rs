@@ -104,6 +104,43 @@ impl AppState {
     }
 }
 
+/// Serves `router` on `listener` until `shutdown`, over TLS (rustls) when a certificate and
+/// key are given, plain HTTP otherwise.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<&crate::config::Tls>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        None => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            // kube's rustls uses ring; make it the process default so both agree.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+                    .await?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            listener.set_nonblocking(true)?;
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+        }
+    }
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     use routes::*;
     Router::new()
