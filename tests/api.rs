@@ -479,3 +479,79 @@ async fn openapi_documents_exactly_the_routes() {
         );
     }
 }
+
+/// Logs come from the pod through the API server (kwok plays the kubelet and serves the lines
+/// of the local cluster's container.log); with follow=true the answer streams new lines.
+#[tokio::test]
+async fn logs_through_http_tail_and_follow() {
+    let a = setup("api-logs").await;
+    let log_file = support::kubeconfig_path().with_file_name("container.log");
+    let stamp = |n: u32| format!("2026-11-25T00:00:{n:02}.000000000Z");
+    let marker = format!("api-logs-{}", std::process::id());
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_file)
+            .unwrap();
+        writeln!(f, "{} stdout F {marker} first", stamp(1)).unwrap();
+        writeln!(f, "{} stdout F {marker} second", stamp(2)).unwrap();
+    }
+    let doc = json!({"name": "talker", "image": "ghcr.io/example/talker:1"});
+    assert_eq!(
+        call(&a.router, Method::POST, "/v1/servers", Some(TOKEN), j(doc))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    wait_phase(&a, "talker", "Running").await;
+
+    let (s, h, body) = call(
+        &a.router,
+        Method::GET,
+        "/v1/servers/talker/logs?tail=2",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(h[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+    let text = body.as_str().unwrap_or_default().to_string();
+    assert!(
+        text.ends_with(&format!("{marker} first\n{marker} second\n")),
+        "{text:?}"
+    );
+
+    // follow: the stream stays open and carries a line appended after the request.
+    let req = Request::builder()
+        .uri("/v1/servers/talker/logs?tail=1&follow=true")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = a.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let appended = format!("{marker} third, appended");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_file)
+            .unwrap();
+        writeln!(f, "{} stdout F {appended}", stamp(3)).unwrap();
+    }
+    let mut seen = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                seen.push_str(&String::from_utf8_lossy(&data));
+                if seen.contains(&appended) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "followed stream: {seen:?}");
+}

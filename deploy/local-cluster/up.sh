@@ -132,11 +132,28 @@ setsid "$BIN/kube-scheduler" --kubeconfig="$KC" \
 cat "$BIN/kwok-upstream-stages.yaml" "$HERE/stages/pod-ready.yaml" > "$STATE/kwok-stages.yaml"
 printf -- '---\n' >> "$STATE/kwok-stages.yaml"
 cat "$HERE/stages/pod-broken-image.yaml" >> "$STATE/kwok-stages.yaml"
+# Container logs: kwok plays the node's kubelet (the node's address is kwok's TLS server), and
+# every pod's mcp-server container "logs" the CRI-format lines of $STATE/container.log, so
+# `kubectl logs` (and -f, as lines are appended) works through the API server like on a node.
+printf '%s stdout F mcp-runtime local cluster: simulated container log\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)" > "$STATE/container.log"
+cat >> "$STATE/kwok-stages.yaml" <<LOGS
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: container-logs
+spec:
+  selector: {}
+  logs:
+  - containers: [mcp-server]
+    logsFile: $STATE/container.log
+    follow: true
+LOGS
 setsid "$BIN/kwok" --kubeconfig="$KC" --config="$STATE/kwok-stages.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --manage-nodes-with-label-selector= --manage-single-node= \
-  --cidr=10.244.0.0/16 --node-ip=10.0.0.1 --node-lease-duration-seconds=40 \
-  --server-address="127.0.0.1:$KWOK" \
+  --cidr=10.244.0.0/16 --node-ip=127.0.0.1 --node-port="$KWOK" --node-lease-duration-seconds=40 \
+  --server-address="127.0.0.1:$KWOK" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   >"$LOG/kwok.log" 2>&1 < /dev/null & echo $! > "$STATE/kwok.pid"
 
 "$BIN/kubectl" --kubeconfig="$KC" apply -f "$HERE/node.yaml" >/dev/null
