@@ -1,0 +1,157 @@
+//! The in-cluster manifests (`deploy/kustomize/base`): applied with `kubectl apply -k` to the
+//! real local cluster, the control plane's Deployment comes up, and its ServiceAccount can do
+//! what the controller needs in its namespace and nothing else (checked with `kubectl auth
+//! can-i`, which asks the API server's own authorizer).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+fn kubectl() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let versions = std::fs::read_to_string(root.join("deploy/local-cluster/versions.env")).unwrap();
+    let get = |k: &str| {
+        versions
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let cache = std::env::var("MCP_RUNTIME_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mcp-runtime")
+        });
+    cache.join(format!(
+        "bin/k8s-{}-etcd-{}-kwok-{}/kubectl",
+        get("K8S_VERSION"),
+        get("ETCD_VERSION"),
+        get("KWOK_VERSION")
+    ))
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_kustomize_crd_is_the_generated_one() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let base = std::fs::read_to_string(root.join("deploy/kustomize/base/crd.yaml")).unwrap();
+    let generated = serde_norway::to_string(&mcp_runtime::crd::crd()).unwrap();
+    assert!(
+        base == generated,
+        "deploy/kustomize/base/crd.yaml is stale: cargo run -- crd > deploy/kustomize/base/crd.yaml"
+    );
+}
+
+#[tokio::test]
+async fn the_base_installs_and_grants_least_privilege() {
+    let base = format!("{}/deploy/kustomize/base", env!("CARGO_MANIFEST_DIR"));
+    // A previous run's namespace may still be terminating.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(support::client().await);
+    if let Some(ns) = namespaces.get_opt("mcp-runtime").await.unwrap()
+        && ns.metadata.deletion_timestamp.is_some()
+    {
+        let uid = ns.metadata.uid.unwrap_or_default();
+        let gone = kube::runtime::wait::await_condition(
+            namespaces.clone(),
+            "mcp-runtime",
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        );
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(90), gone).await;
+    }
+    let (ok, out) = run(&["apply", "--server-side", "--force-conflicts", "-k", &base]);
+    assert!(ok, "kubectl apply -k: {out}");
+    let client = support::client().await;
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client, "mcp-runtime");
+    support::wait_for(
+        &deployments,
+        "mcp-runtime",
+        60,
+        "control plane available",
+        |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.available_replicas)
+                == Some(2)
+        },
+    )
+    .await;
+
+    let sa = "system:serviceaccount:mcp-runtime:mcp-runtime";
+    let can = |verb: &str, resource: &str, ns: Option<&str>| {
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", sa];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        run(&args)
+            .1
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    for (verb, resource) in [
+        ("patch", "deployments.apps"),
+        ("watch", "pods"),
+        ("get", "pods/log"),
+        ("create", "secrets"),
+        ("delete", "services"),
+        ("patch", "mcpservers.mcp-runtime.dev/status"),
+        ("update", "leases.coordination.k8s.io"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        assert_eq!(
+            can(verb, resource, Some("mcp-runtime")),
+            "yes",
+            "{verb} {resource} in its namespace"
+        );
+    }
+    for (verb, resource, ns) in [
+        ("get", "secrets", Some("default")),
+        ("patch", "deployments.apps", Some("default")),
+        ("list", "nodes", None),
+        (
+            "create",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+        ),
+        ("create", "pods/exec", Some("mcp-runtime")),
+        (
+            "create",
+            "roles.rbac.authorization.k8s.io",
+            Some("mcp-runtime"),
+        ),
+    ] {
+        assert_eq!(
+            can(verb, resource, ns),
+            "no",
+            "{verb} {resource} in {ns:?} must be denied"
+        );
+    }
+    let (ok, _) = run(&["delete", "namespace", "mcp-runtime", "--wait=false"]);
+    assert!(ok);
+    let _ = run(&[
+        "delete",
+        "clusterrole,clusterrolebinding",
+        "mcp-runtime-read-crd",
+    ]);
+}
