@@ -147,6 +147,97 @@ async fn the_base_installs_and_grants_least_privilege() {
             "{verb} {resource} in {ns:?} must be denied"
         );
     }
+    // The whole lifecycle with nothing but the ServiceAccount's token (TokenRequest), both for
+    // the controller and for the manager the API uses; MCP pods under PSA `restricted`.
+    let (ok, token) = run(&[
+        "create",
+        "token",
+        "mcp-runtime",
+        "-n",
+        "mcp-runtime",
+        "--duration=10m",
+    ]);
+    assert!(ok, "{token}");
+    let admin: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(support::kubeconfig_path()).unwrap())
+            .unwrap();
+    let mut limited = admin.clone();
+    limited["users"][0]["user"] = serde_json::json!({"token": token.trim()});
+    let path = std::env::temp_dir().join(format!("sa-kubeconfig-{}", std::process::id()));
+    std::fs::write(&path, serde_norway::to_string(&limited).unwrap()).unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let sa_client = kube::Client::try_from(config).unwrap();
+    let settings = mcp_runtime::config::Settings {
+        namespace: Some("mcp-runtime".into()),
+        kubeconfig: Some(path.clone()),
+        ..Default::default()
+    };
+    let runtime_config = settings
+        .resolve(&mcp_runtime::config::ProcessEnvironment)
+        .unwrap();
+    let (c, cfg) = (sa_client.clone(), runtime_config.clone());
+    let controller = tokio::spawn(async move {
+        mcp_runtime::runtime::controller::run(
+            c,
+            &cfg,
+            std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+            std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
+            std::future::pending(),
+        )
+        .await
+    });
+    let manager = mcp_runtime::runtime::manager::McpServerRuntimeManager::new(
+        sa_client.clone(),
+        "mcp-runtime",
+    );
+    let doc = serde_json::json!({"name": "least", "image": "ghcr.io/acme/least:1",
+        "transport": {"type": "streamable-http"}, "env": [{"name": "K", "secretValue": "v"}]});
+    manager
+        .create(&doc)
+        .await
+        .expect("create with the ServiceAccount only");
+    let mcps: kube::Api<mcp_runtime::crd::McpServer> =
+        kube::Api::namespaced(sa_client.clone(), "mcp-runtime");
+    let phase = |p: mcp_runtime::crd::resource::Phase| {
+        move |m: Option<&mcp_runtime::crd::McpServer>| {
+            m.and_then(|m| m.status.as_ref())
+                .is_some_and(|s| s.phase == p)
+        }
+    };
+    support::wait_for(
+        &mcps,
+        "least",
+        60,
+        "running as the ServiceAccount",
+        phase(mcp_runtime::crd::resource::Phase::Running),
+    )
+    .await;
+    manager.stop("least").await.unwrap();
+    support::wait_for(
+        &mcps,
+        "least",
+        60,
+        "stopped",
+        phase(mcp_runtime::crd::resource::Phase::Stopped),
+    )
+    .await;
+    manager.restart("least").await.unwrap();
+    manager.start("least").await.unwrap();
+    support::wait_for(
+        &mcps,
+        "least",
+        60,
+        "running again",
+        phase(mcp_runtime::crd::resource::Phase::Running),
+    )
+    .await;
+    manager.remove("least").await.unwrap();
+    controller.abort();
+    let _ = std::fs::remove_file(&path);
+
     let (ok, _) = run(&["delete", "namespace", "mcp-runtime", "--wait=false"]);
     assert!(ok);
     let _ = run(&[
