@@ -452,17 +452,10 @@ async fn openapi_documents_exactly_the_routes() {
     coded.sort();
     assert_eq!(documented, coded);
 
-    let client =
-        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
-    let (state, _cache) = AppState::new(
-        client,
-        RenderContext::default(),
+    let router = support::offline::router(
         Tokens::disabled(),
-        false,
-        Arc::new(Metrics::new()),
         Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
-    let router = api::router(state);
     for (m, p) in api::ROUTES {
         let path = p.replace("{name}", "x");
         let (_, _, body) = call(

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use mcp_runtime::api::{self, AppState, Tokens};
-use mcp_runtime::metrics::Metrics;
-use mcp_runtime::render::RenderContext;
+use mcp_runtime::api::Tokens;
 use proptest::prelude::*;
+
+#[path = "support/offline.rs"]
+mod offline;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -104,17 +105,10 @@ fn near_schema() -> impl Strategy<Value = Value> {
 }
 
 fn router() -> axum::Router {
-    let client =
-        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
-    let (state, _cache) = AppState::new(
-        client,
-        RenderContext::default(),
+    offline::router(
         Tokens::disabled(),
-        false,
-        Arc::new(Metrics::new()),
         Arc::new(mcp_runtime::plugin::PluginSet::empty()),
-    );
-    api::router(state)
+    )
 }
 
 async fn post(router: &axum::Router, path: &str, body: Vec<u8>) -> StatusCode {

@@ -5,10 +5,25 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use mcp_runtime::api::{self, AppState, Tokens};
+use mcp_runtime::api::{self, Tokens};
+
+#[path = "support/offline.rs"]
+mod offline;
 use mcp_runtime::config::Tls;
-use mcp_runtime::metrics::Metrics;
 use mcp_runtime::plugin::PluginSet;
+
+/// A P-256 private key at `out`.
+fn ec_key(out: &str) {
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        out,
+    ]);
+}
 
 fn openssl(args: &[&str]) {
     let ok = Command::new("openssl")
@@ -25,15 +40,7 @@ async fn the_api_speaks_tls_when_given_a_certificate() {
     let dir = std::env::temp_dir().join(format!("mcp-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = |f: &str| dir.join(f).display().to_string();
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &p("ca.key"),
-    ]);
+    ec_key(&p("ca.key"));
     openssl(&[
         "req",
         "-x509",
@@ -47,15 +54,7 @@ async fn the_api_speaks_tls_when_given_a_certificate() {
         "-out",
         &p("ca.crt"),
     ]);
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &p("tls.key"),
-    ]);
+    ec_key(&p("tls.key"));
     openssl(&[
         "req",
         "-new",
@@ -89,16 +88,7 @@ async fn the_api_speaks_tls_when_given_a_certificate() {
         &p("tls.crt"),
     ]);
 
-    let client =
-        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
-    let (state, _cache) = AppState::new(
-        client,
-        Default::default(),
-        Tokens::parse("t0ken"),
-        false,
-        Arc::new(Metrics::new()),
-        Arc::new(PluginSet::empty()),
-    );
+    let router = offline::router(Tokens::parse("t0ken"), Arc::new(PluginSet::empty()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let tls = Tls {
@@ -107,7 +97,7 @@ async fn the_api_speaks_tls_when_given_a_certificate() {
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        api::serve(listener, api::router(state), Some(&tls), async move {
+        api::serve(listener, router, Some(&tls), async move {
             let _ = stopped.await;
         })
         .await

@@ -91,13 +91,8 @@ async fn api_server_and_json_schema_judge_alike() {
         );
     }
     // Everything the examples describe is admitted once secret values are split off.
-    for file in [
-        "stdio-filesystem.yaml",
-        "http-github.json",
-        "secrets-and-pull.yaml",
-    ] {
-        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
-        let doc = mcp_runtime::input::read_document(path.as_ref()).unwrap();
+    for file in support::EXAMPLES {
+        let doc = support::example(file);
         let spec = mcp_runtime::render::parse_document(&doc).unwrap();
         let names = ServerNames::new(&spec.name).unwrap();
         let (stored, _, _) = secret::split(&spec, &names, &ns.name);

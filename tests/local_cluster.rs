@@ -260,13 +260,8 @@ async fn rendered_examples_are_accepted_by_the_api_server() {
     let sa: k8s_openapi::api::core::v1::ServiceAccount =
         serde_json::from_value(json!({"metadata": {"name": "payments-mcp"}})).unwrap();
     ns.api().create(&PostParams::default(), &sa).await.unwrap();
-    for file in [
-        "stdio-filesystem.yaml",
-        "http-github.json",
-        "secrets-and-pull.yaml",
-    ] {
-        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
-        let doc = mcp_runtime::input::read_document(path.as_ref()).unwrap();
+    for file in support::EXAMPLES {
+        let doc = support::example(file);
         let m = render_document(&doc, &ctx).unwrap();
         for s in [&m.secret, &m.pull_secret].into_iter().flatten() {
             let name = s.metadata.name.clone().unwrap();

@@ -54,13 +54,7 @@ async fn the_controller_applies_and_enforces_policies() {
     );
 
     let bad = support::wait_for(&mcps, "bad", 60, "bad refused", phase(Phase::Failed)).await;
-    let accepted = bad
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Accepted")
-        .unwrap();
+    let accepted = support::condition(bad, "Accepted");
     assert_eq!(accepted.reason, "PolicyDenied");
     assert!(
         accepted.message.contains(

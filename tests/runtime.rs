@@ -38,6 +38,16 @@ async fn replicas(rt: &Runtime, name: &str) -> Option<i32> {
         .replicas
 }
 
+async fn replicaset_count(rt: &Runtime) -> usize {
+    rt.ns
+        .api::<ReplicaSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
 async fn template_annotation(rt: &Runtime, deployment: &str, key: &str) -> Option<String> {
     let d = rt.ns.api::<Deployment>().get(deployment).await.unwrap();
     d.spec?.template.metadata?.annotations?.get(key).cloned()
@@ -128,14 +138,7 @@ async fn full_lifecycle_on_real_objects() {
     assert_eq!(replicas(&rt, "mcp-github").await, Some(1));
 
     // Restart: a new pod-template annotation, hence a new ReplicaSet.
-    let rs_before = rt
-        .ns
-        .api::<ReplicaSet>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .len();
+    let rs_before = replicaset_count(&rt).await;
     rt.manager.restart("github").await.unwrap();
     let restarted = eventually(10, || async {
         template_annotation(&rt, "mcp-github", "mcp-runtime.dev/restarted-at")
@@ -144,18 +147,7 @@ async fn full_lifecycle_on_real_objects() {
     })
     .await;
     assert!(restarted, "restart annotation reaches the pod template");
-    let rolled = eventually(10, || async {
-        let n = rt
-            .ns
-            .api::<ReplicaSet>()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len();
-        n > rs_before
-    })
-    .await;
+    let rolled = eventually(10, || async { replicaset_count(&rt).await > rs_before }).await;
     assert!(rolled, "a restart rolls out a new ReplicaSet");
 
     // Transport change: the Service goes away.
@@ -362,13 +354,7 @@ async fn an_invalid_resource_is_not_accepted_and_says_where() {
     let m = rt
         .wait_status("twosources", 30, "rejected", |s| s.phase == Phase::Failed)
         .await;
-    let accepted = m
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Accepted")
-        .unwrap();
+    let accepted = support::condition(m, "Accepted");
     assert_eq!(
         (accepted.status.as_str(), accepted.reason.as_str()),
         ("False", "InvalidSpec")

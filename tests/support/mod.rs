@@ -4,6 +4,7 @@
 //! There is no fallback to a fake: without a cluster these tests fail and say how to start one.
 #![allow(dead_code)]
 
+pub mod offline;
 pub mod plugins;
 
 use std::path::PathBuf;
@@ -292,4 +293,27 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The repository's example server documents.
+pub const EXAMPLES: [&str; 3] = [
+    "stdio-filesystem.yaml",
+    "http-github.json",
+    "secrets-and-pull.yaml",
+];
+
+/// An example document from `examples/`.
+pub fn example(file: &str) -> serde_json::Value {
+    let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    mcp_runtime::input::read_document(path.as_ref()).unwrap()
+}
+
+/// The condition of `type_` in a server's status (panics when absent: tests expect it).
+pub fn condition(
+    m: mcp_runtime::crd::McpServer,
+    type_: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    m.status
+        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition"))
 }
