@@ -5,6 +5,7 @@
 //! without I/O ([`render`]). [`config`] resolves the control plane's own settings.
 
 pub mod api;
+pub mod bridge;
 pub mod config;
 pub mod crd;
 pub mod input;

@@ -69,6 +69,36 @@ enum Command {
         #[arg(long, env = "MCP_RUNTIME_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
         leader_elect: bool,
     },
+    /// Serve a stdio MCP server as MCP streamable HTTP: `mcp-runtime bridge -- <command> [args…]`.
+    /// Exits with the server's exit status.
+    Bridge {
+        /// Where to listen.
+        #[arg(long, env = "MCP_BRIDGE_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+        /// The MCP endpoint's path.
+        #[arg(long, env = "MCP_BRIDGE_PATH", default_value = "/mcp", value_parser = parse_path)]
+        path: String,
+        /// Seconds one request may wait for the server's answer.
+        #[arg(long, env = "MCP_BRIDGE_REQUEST_TIMEOUT", default_value_t = 300)]
+        request_timeout: u64,
+        /// Seconds the server may take to answer initialize.
+        #[arg(long, env = "MCP_BRIDGE_INIT_TIMEOUT", default_value_t = 60)]
+        init_timeout: u64,
+        /// Copy this binary into DIR and exit (the init container of a bridged pod).
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        copy_to: Option<PathBuf>,
+        /// The stdio MCP server's command and arguments.
+        #[arg(last = true, required_unless_present = "copy_to")]
+        command: Vec<String>,
+    },
+}
+
+fn parse_path(p: &str) -> Result<String, String> {
+    if p.starts_with('/') && !p.contains(char::is_whitespace) {
+        Ok(p.to_string())
+    } else {
+        Err("must start with / and contain no spaces".into())
+    }
 }
 
 #[derive(Subcommand)]
@@ -129,6 +159,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Bridge {
+        listen,
+        path,
+        request_timeout,
+        init_timeout,
+        copy_to,
+        command,
+    } = cli.command
+    {
+        if let Some(dir) = copy_to {
+            return match mcp_runtime::bridge::copy_self(&dir) {
+                Ok(p) => {
+                    eprintln!("copied the bridge to {}", p.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: copying the bridge to {}: {e:#}", dir.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        let options = mcp_runtime::bridge::Options {
+            listen,
+            path,
+            command,
+            request_timeout: std::time::Duration::from_secs(request_timeout),
+            init_timeout: std::time::Duration::from_secs(init_timeout),
+        };
+        return match runtime.block_on(mcp_runtime::bridge::run(options)) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid(message)) => {
@@ -229,6 +295,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             serve::serve(config, leader_elect).await?;
             Ok(())
         }
+        Command::Bridge { .. } => Err(Failure::Other(anyhow::anyhow!("the bridge runs from main"))),
     }
 }
 

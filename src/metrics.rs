@@ -51,6 +51,10 @@ pub struct Metrics {
     pub servers: Family<PhaseLabels, Gauge>,
     pub plugin_duration: Family<PluginLabels, Histogram>,
     pub plugin_failures: Family<PluginLabels, Counter>,
+    /// 1 while the Kubernetes API server answers, 0 during an outage.
+    pub kubernetes_api_reachable: Gauge,
+    /// Failed requests and watches that did not reach the API server.
+    pub kubernetes_api_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -71,6 +75,18 @@ impl Metrics {
         let plugin_duration =
             Family::<PluginLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
         let plugin_failures = Family::<PluginLabels, Counter>::default();
+        let kubernetes_api_reachable = Gauge::default();
+        let kubernetes_api_errors = Counter::default();
+        registry.register(
+            "kubernetes_api_reachable",
+            "1 while the Kubernetes API server answers, 0 during an outage",
+            kubernetes_api_reachable.clone(),
+        );
+        registry.register(
+            "kubernetes_api_errors",
+            "Requests and watches that did not reach the Kubernetes API server",
+            kubernetes_api_errors.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP API requests by method, route and status",
@@ -107,6 +123,8 @@ impl Metrics {
             servers,
             plugin_duration,
             plugin_failures,
+            kubernetes_api_reachable,
+            kubernetes_api_errors,
         }
     }
 

@@ -6,48 +6,12 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
-fn kubectl() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let versions = std::fs::read_to_string(root.join("deploy/local-cluster/versions.env")).unwrap();
-    let get = |k: &str| {
-        versions
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_string()
-    };
-    let cache = std::env::var("MCP_RUNTIME_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mcp-runtime")
-        });
-    cache.join(format!(
-        "bin/k8s-{}-etcd-{}-kwok-{}/kubectl",
-        get("K8S_VERSION"),
-        get("ETCD_VERSION"),
-        get("KWOK_VERSION")
-    ))
-}
-
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(support::kubeconfig_path())
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (ok, out, err) = support::tools::kubectl_on_cluster(args, None);
+    (ok, format!("{out}{err}"))
 }
 
 #[test]

@@ -66,6 +66,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub render: RenderContext,
     pub plugins: Arc<PluginSet>,
+    /// Whether the Kubernetes API server is reachable, from the McpServer watch.
+    pub kubernetes: crate::runtime::health::ApiHealth,
 }
 
 impl AppState {
@@ -84,12 +86,20 @@ impl AppState {
     ) {
         let namespace = render.namespace.clone();
         let (servers, writer) = reflector::store();
+        let kubernetes = crate::runtime::health::ApiHealth::new(Some(metrics.clone()));
+        let health = kubernetes.clone();
         let api: Api<McpServer> = Api::namespaced(client.clone(), &namespace);
         let cache = watcher(api, watcher::Config::default())
             .default_backoff()
             .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
             .reflect(writer)
-            .for_each(|_| async {});
+            .for_each(move |event| {
+                match &event {
+                    Ok(_) => health.ok(),
+                    Err(e) => health.failed(e),
+                }
+                async {}
+            });
         let state = AppState {
             manager: McpServerRuntimeManager::new(client.clone(), &namespace),
             client,
@@ -99,6 +109,7 @@ impl AppState {
             metrics,
             render,
             plugins,
+            kubernetes,
         };
         (Arc::new(state), cache)
     }

@@ -294,6 +294,7 @@ pub async fn status(
         "observedGeneration": m.status.as_ref().and_then(|s| s.observed_generation),
         "generation": m.metadata.generation,
         "status": m.status,
+        "kubernetes": state.kubernetes.get(),
     })))
 }
 

@@ -272,7 +272,7 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
                 message: format!("the policy chain panicked: {e}"),
             };
             report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
-            return Ok(Action::await_change());
+            return Ok(Action::requeue(backoff(&ctx, &name)));
         }
     };
     manifests = policed_manifests;
@@ -282,12 +282,20 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
         }
         Ok(_) => {}
         Err(rejection) => {
+            // A denial stands until the spec (or the policy set) changes; a failing policy is
+            // transient (a webhook down, a deadline missed): retried with backoff, so servers
+            // heal by themselves once it recovers.
+            let failed = rejection.reason == "PolicyFailed";
             let acceptance = Acceptance::Rejected {
                 reason: rejection.reason.into(),
                 message: rejection.message,
             };
             report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
-            return Ok(Action::await_change());
+            return Ok(if failed {
+                Action::requeue(backoff(&ctx, &name))
+            } else {
+                Action::await_change()
+            });
         }
     }
 
@@ -440,19 +448,23 @@ async fn report(
     Ok(())
 }
 
-fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action {
-    let name = mcp.name_any();
+/// The next retry of `name`: 1 s, doubling per consecutive failure, at most 5 minutes.
+fn backoff(ctx: &Context, name: &str) -> Duration {
     let attempts = ctx
         .failures
         .lock()
         .map(|mut f| {
-            let n = f.entry(name.clone()).or_insert(0);
+            let n = f.entry(name.to_string()).or_insert(0);
             *n = n.saturating_add(1);
             *n
         })
         .unwrap_or(1);
-    let delay = Duration::from_secs(1u64 << attempts.min(9).saturating_sub(1))
-        .min(Duration::from_secs(300));
+    Duration::from_secs(1u64 << attempts.min(9).saturating_sub(1)).min(Duration::from_secs(300))
+}
+
+fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = mcp.name_any();
+    let delay = backoff(&ctx, &name);
     warn!(server = %name, reason = error.reason(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }

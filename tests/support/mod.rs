@@ -6,6 +6,7 @@
 
 pub mod offline;
 pub mod plugins;
+pub mod tools;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

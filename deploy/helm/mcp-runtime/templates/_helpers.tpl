@@ -1,0 +1,38 @@
+{{/* The name of every object: the release name, or <release>-mcp-runtime when it lacks the chart name. */}}
+{{- define "mcp-runtime.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Selector labels: immutable, so only what identifies the control plane's pods. */}}
+{{- define "mcp-runtime.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: control-plane
+{{- end -}}
+
+{{/* Labels of every object (the same keys as the kustomize base, plus Helm's). */}}
+{{- define "mcp-runtime.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: mcp-runtime
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "mcp-runtime.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* How many plugin sources are set: the schema cannot express "at most one" across keys. */}}
+{{- define "mcp-runtime.pluginSources" -}}
+{{- $n := 0 -}}
+{{- if .Values.plugins.configMap.name }}{{ $n = add1 $n }}{{ end -}}
+{{- if .Values.plugins.existingClaim }}{{ $n = add1 $n }}{{ end -}}
+{{- if .Values.plugins.image.reference }}{{ $n = add1 $n }}{{ end -}}
+{{- $n -}}
+{{- end -}}

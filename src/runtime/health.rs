@@ -1,0 +1,163 @@
+//! Whether the Kubernetes API server is reachable, as the control plane last saw it.
+//!
+//! While the API server (or its etcd) is down, `serve` keeps running (no crash loop): cached
+//! reads go on, writes answer 503, watches retry with backoff. This records the outage so it is
+//! visible where the platform looks: the `mcp_runtime_kubernetes_api_reachable` gauge, the
+//! `mcp_runtime_kubernetes_api_errors` counter and a `kubernetes` block in every status answer of
+//! the HTTP API. The error text is kube's, which names the endpoint and the failure, never a
+//! request body.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Reachability {
+    pub reachable: bool,
+    /// When the current outage began (RFC 3339), only while unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The last error seen, only while unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct ApiHealth {
+    state: Arc<Mutex<Reachability>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl ApiHealth {
+    pub fn new(metrics: Option<Arc<Metrics>>) -> ApiHealth {
+        if let Some(m) = &metrics {
+            m.kubernetes_api_reachable.set(1);
+        }
+        ApiHealth {
+            state: Arc::new(Mutex::new(Reachability {
+                reachable: true,
+                ..Default::default()
+            })),
+            metrics,
+        }
+    }
+
+    /// A request or watch event succeeded.
+    pub fn ok(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !s.reachable {
+            tracing::info!(since = ?s.since, "Kubernetes API reachable again");
+            *s = Reachability {
+                reachable: true,
+                ..Default::default()
+            };
+            if let Some(m) = &self.metrics {
+                m.kubernetes_api_reachable.set(1);
+            }
+        }
+    }
+
+    /// A request or watch failed. Errors the API server itself answered (4xx other than
+    /// 401/403/429, e.g. a 409 conflict) prove it reachable and do not count as an outage.
+    pub fn failed(&self, error: &(dyn std::error::Error + 'static)) {
+        if answered_by_server(error) {
+            return self.ok();
+        }
+        if let Some(m) = &self.metrics {
+            m.kubernetes_api_errors.inc();
+            m.kubernetes_api_reachable.set(0);
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.reachable {
+            tracing::warn!(%error, "Kubernetes API unreachable");
+            s.since = Some(jiff_now());
+        }
+        s.reachable = false;
+        s.error = Some(truncate(error.to_string(), 512));
+    }
+
+    pub fn get(&self) -> Reachability {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn answered_by_server(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cur {
+        if let Some(kube::Error::Api(s)) = e.downcast_ref::<kube::Error>() {
+            return (400..500).contains(&s.code) && ![401, 403, 429].contains(&s.code);
+        }
+        cur = e.source();
+    }
+    false
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn jiff_now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_recorded_and_cleared() {
+        let m = Arc::new(Metrics::new());
+        let h = ApiHealth::new(Some(m.clone()));
+        assert!(h.get().reachable);
+        let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        h.failed(&e);
+        let r = h.get();
+        assert!(!r.reachable);
+        assert!(r.since.is_some());
+        assert!(r.error.unwrap().contains("refused"));
+        assert!(
+            m.encode()
+                .contains("mcp_runtime_kubernetes_api_reachable 0")
+        );
+        h.ok();
+        assert_eq!(
+            h.get(),
+            Reachability {
+                reachable: true,
+                since: None,
+                error: None
+            }
+        );
+        assert!(
+            m.encode()
+                .contains("mcp_runtime_kubernetes_api_reachable 1")
+        );
+        assert!(
+            m.encode()
+                .contains("mcp_runtime_kubernetes_api_errors_total 1")
+        );
+    }
+
+    #[test]
+    fn a_conflict_answered_by_the_server_is_not_an_outage() {
+        let h = ApiHealth::new(None);
+        let e = kube::Error::Api(
+            kube::core::Status::failure("conflict", "Conflict")
+                .with_code(409)
+                .boxed(),
+        );
+        h.failed(&e);
+        assert!(h.get().reachable);
+    }
+}
