@@ -8,9 +8,9 @@ LC=deploy/local-cluster
 . "$LC/versions.env"
 KC=${MCP_RUNTIME_CLUSTER_STATE:-$CACHE/cluster}/kubeconfig
 
-# Build the cluster binaries in the background while cargo compiles (no-op when cached).
+# Build the cluster binaries and helm in the background while cargo compiles (no-op when cached).
 mkdir -p "$CACHE"
-"$LC/build.sh" > "$CACHE/build-last.log" 2>&1 &
+{ "$LC/build.sh" && "$LC/build-helm.sh"; } > "$CACHE/build-last.log" 2>&1 &
 build_pid=$!
 
 # The JavaScript and Python policy toolchains (cached; tests build the example plugins).
@@ -42,3 +42,6 @@ trap on_exit EXIT
 
 export MCP_RUNTIME_TEST_KUBECONFIG=$KC
 cargo test --locked --lib --bins --tests
+# The bounded fault suite (it stops cluster components, so it runs alone, after the rest; the
+# full one: scripts/faults.sh --full).
+scripts/faults.sh

@@ -32,6 +32,18 @@ pub struct Settings {
     /// Image for servers that give a command but no image.
     #[arg(long, env = "MCP_RUNTIME_BASE_IMAGE")]
     pub base_image: Option<String>,
+    /// Image with the mcp-runtime binary for bridged stdio servers ("" turns bridging off).
+    #[arg(long, env = "MCP_RUNTIME_BRIDGE_IMAGE")]
+    pub bridge_image: Option<String>,
+    /// Default egress isolation of servers: restricted, default or off.
+    #[arg(long, env = "MCP_RUNTIME_NETWORK_POLICY")]
+    pub network_policy: Option<String>,
+    /// Pods allowed to call MCP servers, as `key=value[,key=value]`.
+    #[arg(long, env = "MCP_RUNTIME_PLATFORM_POD_SELECTOR")]
+    pub platform_pod_selector: Option<String>,
+    /// Namespaces of those pods, as `key=value[,key=value]` (default: the servers' namespace).
+    #[arg(long, env = "MCP_RUNTIME_PLATFORM_NAMESPACE_SELECTOR")]
+    pub platform_namespace_selector: Option<String>,
     /// Default CPU request of an MCP container.
     #[arg(long, env = "MCP_RUNTIME_CPU_REQUEST")]
     pub cpu_request: Option<String>,
@@ -160,6 +172,31 @@ pub struct RuntimeConfig {
     pub auth: Auth,
     pub log_format: LogFormat,
     pub reconcile_concurrency: u32,
+    pub network: NetworkSettings,
+}
+
+/// Who may call servers and where servers may call, by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSettings {
+    pub mode: crate::crd::NetworkMode,
+    pub platform_pod_selector: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub platform_namespace_selector: Option<std::collections::BTreeMap<String, String>>,
+    pub control_plane_pod_selector: std::collections::BTreeMap<String, String>,
+}
+
+/// `k=v[,k=v]` into a label map.
+fn label_map(text: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +222,9 @@ pub enum KubeconfigKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerDefaults {
     pub image: String,
+    /// Empty: stdio servers are not bridged.
+    #[serde(default)]
+    pub bridge_image: String,
     pub resources: Resources,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<i64>,
@@ -341,6 +381,10 @@ impl Settings {
             defaults: ServerDefaults {
                 image: text(&self.base_image, "base_image")
                     .unwrap_or_else(|| DEFAULT_BASE_IMAGE.into()),
+                bridge_image: match &self.bridge_image {
+                    Some(b) => b.trim().to_string(),
+                    None => crate::render::DEFAULT_BRIDGE_IMAGE.to_string(),
+                },
                 resources: Resources { requests, limits },
                 run_as_user: self.run_as_user,
                 read_only_root_filesystem: self.read_only_root_filesystem.unwrap_or(false),
@@ -381,6 +425,44 @@ impl Settings {
             },
             log_format,
             reconcile_concurrency: self.reconcile_concurrency.unwrap_or(16),
+            network: {
+                let d = crate::render::network::NetworkDefaults::default();
+                let selector =
+                    |v: &Option<String>, var: &'static str| -> Result<Option<_>, ConfigError> {
+                        match v {
+                            None => Ok(None),
+                            Some(t) => label_map(t).filter(|m| !m.is_empty()).map(Some).ok_or(
+                                ConfigError::Variable {
+                                    var,
+                                    reason: "must be key=value[,key=value]".into(),
+                                },
+                            ),
+                        }
+                    };
+                NetworkSettings {
+                    mode: match self.network_policy.as_deref().map(str::trim) {
+                        None | Some("default") => crate::crd::NetworkMode::Default,
+                        Some("restricted") => crate::crd::NetworkMode::Restricted,
+                        Some("off") => crate::crd::NetworkMode::Off,
+                        Some(_) => {
+                            return Err(ConfigError::Variable {
+                                var: "MCP_RUNTIME_NETWORK_POLICY",
+                                reason: "must be restricted, default or off".into(),
+                            });
+                        }
+                    },
+                    platform_pod_selector: selector(
+                        &self.platform_pod_selector,
+                        "MCP_RUNTIME_PLATFORM_POD_SELECTOR",
+                    )?
+                    .unwrap_or(d.platform_pods),
+                    platform_namespace_selector: selector(
+                        &self.platform_namespace_selector,
+                        "MCP_RUNTIME_PLATFORM_NAMESPACE_SELECTOR",
+                    )?,
+                    control_plane_pod_selector: d.control_plane,
+                }
+            },
         };
         let doc = serde_json::to_value(&config).map_err(|e| ConfigError::Variable {
             var: "MCP_RUNTIME_*",
@@ -398,10 +480,18 @@ impl RuntimeConfig {
             namespace: self.namespace.clone(),
             defaults: Defaults {
                 image: self.defaults.image.clone(),
+                bridge_image: (!self.defaults.bridge_image.is_empty())
+                    .then(|| self.defaults.bridge_image.clone()),
                 resources: self.defaults.resources.clone(),
                 run_as_user: self.defaults.run_as_user,
                 read_only_root_filesystem: self.defaults.read_only_root_filesystem,
                 termination_grace_period_seconds: None,
+            },
+            network: crate::render::network::NetworkDefaults {
+                mode: self.network.mode,
+                control_plane: self.network.control_plane_pod_selector.clone(),
+                platform_pods: self.network.platform_pod_selector.clone(),
+                platform_namespaces: self.network.platform_namespace_selector.clone(),
             },
         }
     }

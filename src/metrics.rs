@@ -55,6 +55,8 @@ pub struct Metrics {
     pub kubernetes_api_reachable: Gauge,
     /// Failed requests and watches that did not reach the API server.
     pub kubernetes_api_errors: Counter,
+    /// Whether the Kubernetes API server is reachable (drives the two metrics above).
+    pub kubernetes: crate::runtime::health::ApiHealth,
 }
 
 impl Default for Metrics {
@@ -123,6 +125,10 @@ impl Metrics {
             servers,
             plugin_duration,
             plugin_failures,
+            kubernetes: crate::runtime::health::ApiHealth::new(
+                kubernetes_api_reachable.clone(),
+                kubernetes_api_errors.clone(),
+            ),
             kubernetes_api_reachable,
             kubernetes_api_errors,
         }

@@ -71,6 +71,29 @@ pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Asks the API server's `/readyz` (which includes etcd) every 5 s, so an outage shows in
+/// metrics and status even when no watch event or reconcile happens to fail. 12 small requests
+/// a minute, the price of knowing.
+async fn probe_api_server(client: Client, metrics: Arc<Metrics>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let request = match axum::http::Request::get("/readyz").body(Vec::new()) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        match tokio::time::timeout(Duration::from_secs(4), client.request_text(request)).await {
+            Ok(Ok(_)) => metrics.kubernetes.ok(),
+            Ok(Err(e)) => metrics.kubernetes.failed(&e),
+            Err(_) => metrics.kubernetes.failed(&std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "GET /readyz timed out",
+            )),
+        }
+    }
+}
+
 pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<()> {
     let client = connect(&config).await?;
     if config.kubeconfig.source == KubeconfigKind::Local {
@@ -110,6 +133,7 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         plugins.clone(),
     );
     tokio::spawn(cache);
+    tokio::spawn(probe_api_server(client.clone(), metrics.clone()));
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -698,7 +698,7 @@ async fn plugin_fails_mid_run(policy: &str) {
         assert!(through, "the updates applied without the failing policy");
         let (_, metrics) = serve.get("/metrics").await;
         assert!(
-            metrics.contains("mcp_runtime_plugin_failures_total{plugin=\"acme-review\""),
+            metrics.contains("mcp_runtime_plugin_failures_total{plugin=\"acme-review@1.0.0\""),
             "failures counted:\n{metrics}"
         );
     }

@@ -28,9 +28,71 @@ fn yaml(m: &Manifests) -> String {
 
 #[test]
 fn stdio_server() {
+    // A known command: bridged, so it gets a Service and the same kind of endpoint as HTTP.
     let m = render_example("stdio-filesystem.yaml");
-    assert!(m.service.is_none() && m.endpoint.is_none());
+    assert_eq!(
+        m.endpoint.as_deref(),
+        Some("http://mcp-filesystem.mcp.svc:8080/mcp")
+    );
+    let pod = m
+        .deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let init = &pod.init_containers.as_ref().unwrap()[0];
+    assert_eq!(init.name, "install-bridge");
+    let main = &pod.containers[0];
+    let command = main.command.as_ref().unwrap();
+    assert_eq!(command[0], "/mcp-bridge/mcp-runtime");
+    let dashdash = command.iter().position(|c| c == "--").unwrap();
+    assert_eq!(
+        command[dashdash + 1..],
+        [
+            "npx",
+            "-y",
+            "@modelcontextprotocol/server-filesystem",
+            "/data"
+        ]
+    );
+    assert_eq!(main.stdin, None, "the bridge owns the server's stdin");
     insta::assert_snapshot!(yaml(&m));
+}
+
+#[test]
+fn stdio_server_without_a_command_or_bridge_stays_plain_stdio() {
+    // The image's entrypoint is unknown to us: nothing to wrap, so the reference's behaviour.
+    let no_command = render_document(
+        &json!({"name": "legacy", "image": "ghcr.io/acme/legacy:1"}),
+        &ctx(),
+    )
+    .unwrap();
+    // Bridging turned off in the settings.
+    let mut off = ctx();
+    off.defaults.bridge_image = None;
+    let doc = read_document(
+        format!(
+            "{}/examples/stdio-filesystem.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        )
+        .as_ref(),
+    )
+    .unwrap();
+    let unbridged = render_document(&doc, &off).unwrap();
+    for m in [no_command, unbridged] {
+        assert!(m.service.is_none() && m.endpoint.is_none());
+        let pod = m.deployment.spec.unwrap().template.spec.unwrap();
+        assert!(pod.init_containers.is_none());
+        assert_eq!(pod.containers[0].stdin, Some(true));
+        assert_eq!(
+            m.network_policy.unwrap().spec.unwrap().ingress,
+            Some(vec![]),
+            "no port, so no ingress"
+        );
+    }
 }
 
 #[test]

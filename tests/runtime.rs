@@ -558,3 +558,63 @@ async fn hand_edits_of_managed_objects_are_undone() {
     rt.wait_status("drift", 60, "running again", |s| s.phase == Phase::Running)
         .await;
 }
+
+#[tokio::test]
+async fn a_missing_referenced_secret_blocks_then_heals_and_its_rotation_rolls_the_pods() {
+    let rt = Runtime::new("refs").await;
+    let doc = json!({"name": "refd", "image": "ghcr.io/acme/refd:1",
+        "env": [{"name": "TOKEN", "secretKeyRef": {"name": "upstream-token", "key": "token"}}]});
+    rt.manager.create(&doc).await.unwrap();
+    let m = rt
+        .wait_status("refd", 60, "not accepted", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.reason == "MissingReference")
+        })
+        .await;
+    let accepted = support::condition(m, "Accepted");
+    assert!(
+        accepted.message.contains("Secret upstream-token"),
+        "{}",
+        accepted.message
+    );
+    let secrets: Api<Secret> = rt.ns.api();
+    let secret = |value: &str| -> Secret {
+        serde_json::from_value(json!({"metadata": {"name": "upstream-token"},
+            "stringData": {"token": value}}))
+        .unwrap()
+    };
+    secrets
+        .create(&PostParams::default(), &secret("first-value"))
+        .await
+        .unwrap();
+    // Heals by itself once the Secret appears (re-checked every 30 s at most).
+    rt.wait_status("refd", 60, "running once the Secret exists", |s| {
+        s.phase == Phase::Running
+    })
+    .await;
+    let hash = "mcp-runtime.dev/references-hash";
+    let first = template_annotation(&rt, "mcp-refd", hash)
+        .await
+        .expect("hash");
+    assert!(!first.contains("first-value"));
+    let before = replicaset_count(&rt).await;
+    secrets
+        .replace("upstream-token", &PostParams::default(), &{
+            let mut s = secrets.get("upstream-token").await.unwrap();
+            s.data = None;
+            s.string_data = Some([("token".to_string(), "rotated".to_string())].into());
+            s
+        })
+        .await
+        .unwrap();
+    let rolled = eventually(60, || async {
+        template_annotation(&rt, "mcp-refd", hash).await.as_deref() != Some(first.as_str())
+            && replicaset_count(&rt).await > before
+    })
+    .await;
+    assert!(
+        rolled,
+        "a rotation changed the template hash and made a new ReplicaSet"
+    );
+}

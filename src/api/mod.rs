@@ -86,7 +86,7 @@ impl AppState {
     ) {
         let namespace = render.namespace.clone();
         let (servers, writer) = reflector::store();
-        let kubernetes = crate::runtime::health::ApiHealth::new(Some(metrics.clone()));
+        let kubernetes = metrics.kubernetes.clone();
         let health = kubernetes.clone();
         let api: Api<McpServer> = Api::namespaced(client.clone(), &namespace);
         let cache = watcher(api, watcher::Config::default())

@@ -223,6 +223,22 @@ impl Chain {
             )?;
         }
 
+        let mut network_policy = manifests
+            .network_policy
+            .as_ref()
+            .map(|n| serde_json::to_value(n).unwrap_or_default());
+        if let Some(np) = network_policy.as_mut() {
+            self.mutate_all(
+                Hook::MutateNetworkPolicy,
+                server_name,
+                namespace,
+                &server_text,
+                np,
+                &mut report,
+                chain_deadline,
+            )?;
+        }
+
         // Attribution: which plugin changed how many paths, on the Deployment itself.
         let summary: Vec<String> = self
             .plugins
@@ -249,6 +265,9 @@ impl Chain {
         })?;
         if let Some(s) = service {
             manifests.service = serde_json::from_value(s).ok();
+        }
+        if let Some(n) = network_policy {
+            manifests.network_policy = serde_json::from_value(n).ok();
         }
         Ok(report)
     }
@@ -377,6 +396,7 @@ fn invariants(hook: Hook, before: &Value, after: &Value) -> Result<(), String> {
         "/metadata/namespace",
         "/metadata/ownerReferences",
         "/spec/selector",
+        "/spec/podSelector",
     ];
     for ptr in fixed {
         if before.pointer(ptr) != after.pointer(ptr) {
@@ -400,15 +420,19 @@ fn invariants(hook: Hook, before: &Value, after: &Value) -> Result<(), String> {
     let valid = match hook {
         Hook::MutateDeployment => serde_json::from_value::<Deployment>(after.clone()).map(|_| ()),
         Hook::MutateService => serde_json::from_value::<Service>(after.clone()).map(|_| ()),
+        Hook::MutateNetworkPolicy => {
+            serde_json::from_value::<k8s_openapi::api::networking::v1::NetworkPolicy>(after.clone())
+                .map(|_| ())
+        }
         _ => Ok(()),
     };
     valid.map_err(|e| {
         format!(
             "no longer a valid {}: {e}",
-            if hook == Hook::MutateService {
-                "Service"
-            } else {
-                "Deployment"
+            match hook {
+                Hook::MutateService => "Service",
+                Hook::MutateNetworkPolicy => "NetworkPolicy",
+                _ => "Deployment",
             }
         )
     })

@@ -18,16 +18,22 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::crd::{EnvSource, ImagePullSecret, McpServerSpec, Probe, ResourceList, Transport};
+use crate::crd::{EnvSource, ImagePullSecret, McpServerSpec, Probe, ResourceList};
 
 use super::names::ServerNames;
-use super::service::PORT_NAME;
+use super::service::{PORT_NAME, Serving, serving};
 use super::{RenderContext, RenderError, labels};
 
 /// Name of the container running the MCP server (the reference system's name, kept).
 pub const CONTAINER: &str = "mcp-server";
 /// Volume holding the server's own secret values mounted as files (the reference's name).
 pub const OWN_SECRET_VOLUME: &str = "mounted-secrets";
+/// Init container and shared volume that bring the bridge binary into a stdio server's pod.
+pub const BRIDGE_INIT_CONTAINER: &str = "install-bridge";
+pub const BRIDGE_VOLUME: &str = "mcp-bridge";
+const BRIDGE_DIR: &str = "/mcp-bridge";
+/// Where the bridge image keeps the binary (deploy/Containerfile).
+const BRIDGE_BINARY_IN_IMAGE: &str = "/usr/local/bin/mcp-runtime";
 
 /// The Deployment; `template_extra` are annotations for the pod template only (secret
 /// revision, restart marker), whose change rolls the pods.
@@ -40,9 +46,31 @@ pub fn deployment(
     let labels = labels::labels(spec, names);
     let mut template_annotations = labels::annotations(spec);
     template_annotations.extend(template_extra);
-    let (env, mounts, volumes) = environment(spec, names)?;
-    let container = container(spec, ctx, env, mounts);
+    let (env, mut mounts, mut volumes) = environment(spec, names)?;
+    let serving = serving(spec, ctx);
+    let init_containers = match serving {
+        Serving::Bridged { image, .. } => {
+            volumes.push(Volume {
+                name: BRIDGE_VOLUME.into(),
+                empty_dir: Some(k8s_openapi::api::core::v1::EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("128Mi".into())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            mounts.push(VolumeMount {
+                name: BRIDGE_VOLUME.into(),
+                mount_path: BRIDGE_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+            Some(vec![bridge_init_container(spec, ctx, image)])
+        }
+        _ => None,
+    };
+    let container = container(spec, ctx, serving, env, mounts);
     let pod = PodSpec {
+        init_containers,
         containers: vec![container],
         volumes: (!volumes.is_empty()).then_some(volumes),
         security_context: Some(pod_security(spec, ctx)),
@@ -98,9 +126,69 @@ pub fn deployment(
     })
 }
 
+/// Copies the bridge binary (the control plane's own, same version) into the shared volume.
+fn bridge_init_container(spec: &McpServerSpec, ctx: &RenderContext, image: &str) -> Container {
+    let small = BTreeMap::from([
+        ("cpu".to_string(), Quantity("10m".into())),
+        ("memory".to_string(), Quantity("32Mi".into())),
+    ]);
+    Container {
+        name: BRIDGE_INIT_CONTAINER.into(),
+        image: Some(image.to_string()),
+        image_pull_policy: Some(default_pull_policy(image).into()),
+        command: Some(vec![
+            BRIDGE_BINARY_IN_IMAGE.into(),
+            "bridge".into(),
+            "--copy-to".into(),
+            BRIDGE_DIR.into(),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(small.clone()),
+            limits: Some(BTreeMap::from([(
+                "memory".to_string(),
+                Quantity("64Mi".into()),
+            )])),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            read_only_root_filesystem: Some(true),
+            ..container_security(spec, ctx)
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: BRIDGE_VOLUME.into(),
+            mount_path: BRIDGE_DIR.into(),
+            ..Default::default()
+        }]),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
+    }
+}
+
+/// The bridge's probes: started when the process runs (`/healthz`), ready when the server
+/// answered `initialize` (`/readyz`).
+fn bridge_probes(port: u16) -> [Option<K8sProbe>; 3] {
+    let http = |path: &str, period, failure| K8sProbe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(i32::from(port)),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(failure),
+        ..Default::default()
+    };
+    [
+        Some(http("/healthz", 2, 60)),
+        Some(http("/readyz", 2, 2)),
+        Some(http("/healthz", 30, 3)),
+    ]
+}
+
 fn container(
     spec: &McpServerSpec,
     ctx: &RenderContext,
+    serving: Serving<'_>,
     env: Vec<K8sEnvVar>,
     mounts: Vec<VolumeMount>,
 ) -> Container {
@@ -115,17 +203,36 @@ fn container(
     let resources = spec.resources.clone().unwrap_or_default();
     let requests = resources.requests.or(&ctx.defaults.resources.requests);
     let limits = resources.limits.or(&ctx.defaults.resources.limits);
-    let (ports, probes) = match &spec.transport {
-        Transport::StreamableHttp { port, .. } => (
-            Some(vec![ContainerPort {
-                name: Some(PORT_NAME.into()),
-                container_port: i32::from(*port),
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
-            http_default_probes(*port),
+    let port = |port: u16| {
+        Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: i32::from(port),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }])
+    };
+    let (ports, probes) = match serving {
+        Serving::Http { port: p, .. } => (port(p), http_default_probes(p)),
+        Serving::Bridged { port: p, .. } => (port(p), bridge_probes(p)),
+        Serving::Stdio => (None, [None, None, None]),
+    };
+    // Bridged: the bridge runs the original command as its child (`args` follow it unchanged).
+    let command = match serving {
+        Serving::Bridged { port, path, .. } => Some(
+            [
+                format!("{BRIDGE_DIR}/mcp-runtime"),
+                "bridge".into(),
+                "--listen".into(),
+                format!("0.0.0.0:{port}"),
+                "--path".into(),
+                path.into(),
+                "--".into(),
+            ]
+            .into_iter()
+            .chain(spec.command.iter().cloned())
+            .collect(),
         ),
-        Transport::Stdio => (None, [None, None, None]),
+        _ => (!spec.command.is_empty()).then(|| spec.command.clone()),
     };
     let given = spec.probes.clone().unwrap_or_default();
     let [startup, readiness, liveness] = probes;
@@ -133,7 +240,7 @@ fn container(
         name: CONTAINER.into(),
         image: Some(image),
         image_pull_policy: Some(pull_policy),
-        command: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        command,
         args: (!spec.args.is_empty()).then(|| spec.args.clone()),
         working_dir: spec.working_dir.clone(),
         env: (!env.is_empty()).then_some(env),
@@ -148,8 +255,8 @@ fn container(
             ..Default::default()
         }),
         security_context: Some(container_security(spec, ctx)),
-        // stdio servers read JSON-RPC from stdin; keep it open like the reference did.
-        stdin: matches!(spec.transport, Transport::Stdio).then_some(true),
+        // Unbridged stdio servers read JSON-RPC from stdin; keep it open like the reference did.
+        stdin: matches!(serving, Serving::Stdio).then_some(true),
         tty: Some(false),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         termination_message_policy: Some("FallbackToLogsOnError".into()),

@@ -5,6 +5,7 @@
 pub mod deployment;
 pub mod labels;
 pub mod names;
+pub mod network;
 pub mod secret;
 pub mod service;
 
@@ -25,6 +26,7 @@ pub use names::ServerNames;
 pub struct RenderContext {
     pub namespace: String,
     pub defaults: Defaults,
+    pub network: network::NetworkDefaults,
 }
 
 /// Defaults from the runtime's configuration, applied where the server says nothing.
@@ -32,6 +34,8 @@ pub struct RenderContext {
 pub struct Defaults {
     /// Image for servers that give a command but no image.
     pub image: String,
+    /// Image with the mcp-runtime binary for bridged stdio servers; `None`: no bridging.
+    pub bridge_image: Option<String>,
     pub resources: Resources,
     pub run_as_user: Option<i64>,
     pub read_only_root_filesystem: bool,
@@ -45,6 +49,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             image: DEFAULT_BASE_IMAGE.into(),
+            bridge_image: Some(DEFAULT_BRIDGE_IMAGE.into()),
             resources: Resources {
                 requests: ResourceList {
                     cpu: Some("50m".into()),
@@ -64,6 +69,12 @@ impl Default for Defaults {
     }
 }
 
+/// The control plane's own image, whose binary bridges stdio servers (same version).
+pub const DEFAULT_BRIDGE_IMAGE: &str = concat!(
+    "ghcr.io/mcp-runtime/mcp-runtime:",
+    env!("CARGO_PKG_VERSION")
+);
+
 /// Base image used when neither the server nor the configuration names one.
 pub const DEFAULT_BASE_IMAGE: &str =
     "europe-west1-docker.pkg.dev/friendly-path-465518-r6/archestra-public/mcp-server-base:latest";
@@ -73,6 +84,7 @@ impl Default for RenderContext {
         RenderContext {
             namespace: "default".into(),
             defaults: Defaults::default(),
+            network: network::NetworkDefaults::default(),
         }
     }
 }
@@ -85,8 +97,10 @@ pub struct Manifests {
     /// The pull Secret built from registry credentials (only when there are some).
     pub pull_secret: Option<Secret>,
     pub deployment: Deployment,
-    /// Only for `streamable-http` servers.
+    /// For servers reachable over HTTP (`streamable-http`, or stdio through the bridge).
     pub service: Option<Service>,
+    /// Unless the server's network mode is `off`.
+    pub network_policy: Option<k8s_openapi::api::networking::v1::NetworkPolicy>,
     /// Where clients reach the server, when it has a Service.
     #[serde(skip)]
     pub endpoint: Option<String>,
@@ -115,6 +129,9 @@ impl Manifests {
         push("apps/v1", "Deployment", to_value(&self.deployment));
         if let Some(s) = &self.service {
             push("v1", "Service", to_value(s));
+        }
+        if let Some(n) = &self.network_policy {
+            push("networking.k8s.io/v1", "NetworkPolicy", to_value(n));
         }
         out
     }
@@ -183,8 +200,9 @@ pub fn render_with(
     Ok(Manifests {
         secret: secret::env_secret(spec, &names, &ctx.namespace),
         pull_secret: secret::pull_secret(spec, &names, &ctx.namespace),
-        service: service::service(spec, &names, &ctx.namespace),
-        endpoint: service::endpoint(spec, &names, &ctx.namespace),
+        service: service::service(spec, &names, ctx),
+        network_policy: network::network_policy(spec, &names, ctx),
+        endpoint: service::endpoint(spec, &names, ctx),
         deployment,
         names,
     })

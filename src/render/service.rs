@@ -1,4 +1,6 @@
-//! The Service of a `streamable-http` server; stdio servers get none.
+//! The Service of a server reachable over HTTP: a `streamable-http` server, or a stdio server
+//! served through the bridge (`mcp-runtime bridge -- <command>` in its pod). A stdio server whose
+//! command is unknown (it relies on the image's entrypoint) cannot be wrapped and gets none.
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -6,17 +8,58 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::crd::{McpServerSpec, Transport};
 
-use super::labels;
 use super::names::ServerNames;
+use super::{RenderContext, labels};
+
+/// Port and path of the bridge in a bridged stdio server's pod.
+pub const BRIDGE_PORT: u16 = 8080;
+pub const BRIDGE_PATH: &str = "/mcp";
+
+/// How a server is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serving<'a> {
+    /// The server speaks streamable HTTP itself.
+    Http { port: u16, path: &'a str },
+    /// A stdio server wrapped by the bridge, which serves streamable HTTP.
+    Bridged {
+        port: u16,
+        path: &'static str,
+        image: &'a str,
+    },
+    /// A stdio server left as it is: no command to wrap, or bridging turned off.
+    Stdio,
+}
+
+impl<'a> Serving<'a> {
+    pub fn http(self) -> Option<(u16, &'a str)> {
+        match self {
+            Serving::Http { port, path } => Some((port, path)),
+            Serving::Bridged { port, path, .. } => Some((port, path)),
+            Serving::Stdio => None,
+        }
+    }
+}
+
+/// Bridged when the transport is stdio, the command is known and a bridge image is configured.
+pub fn serving<'a>(spec: &'a McpServerSpec, ctx: &'a RenderContext) -> Serving<'a> {
+    match (&spec.transport, &ctx.defaults.bridge_image) {
+        (Transport::StreamableHttp { port, path }, _) => Serving::Http { port: *port, path },
+        (Transport::Stdio, Some(image)) if !spec.command.is_empty() => Serving::Bridged {
+            port: BRIDGE_PORT,
+            path: BRIDGE_PATH,
+            image,
+        },
+        (Transport::Stdio, _) => Serving::Stdio,
+    }
+}
 
 /// Name of the MCP port on the container and the Service.
 pub const PORT_NAME: &str = "mcp";
 
-/// A ClusterIP Service selecting the server's pods, or `None` for stdio servers.
-pub fn service(spec: &McpServerSpec, names: &ServerNames, namespace: &str) -> Option<Service> {
-    let Transport::StreamableHttp { port, .. } = &spec.transport else {
-        return None;
-    };
+/// A ClusterIP Service selecting the server's pods, or `None` for unbridged stdio servers.
+pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -> Option<Service> {
+    let (port, _) = serving(spec, ctx).http()?;
+    let namespace = &ctx.namespace;
     Some(Service {
         metadata: ObjectMeta {
             name: Some(names.service.clone()),
@@ -31,7 +74,7 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, namespace: &str) -> Op
             ports: Some(vec![ServicePort {
                 name: Some(PORT_NAME.into()),
                 protocol: Some("TCP".into()),
-                port: i32::from(*port),
+                port: i32::from(port),
                 target_port: Some(IntOrString::String(PORT_NAME.into())),
                 app_protocol: Some("http".into()),
                 ..Default::default()
@@ -42,13 +85,11 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, namespace: &str) -> Op
     })
 }
 
-/// Where MCP clients reach an HTTP server: `http://<service>.<namespace>.svc:<port><path>`.
-pub fn endpoint(spec: &McpServerSpec, names: &ServerNames, namespace: &str) -> Option<String> {
-    match &spec.transport {
-        Transport::StreamableHttp { port, path } => Some(format!(
-            "http://{}.{namespace}.svc:{port}{path}",
-            names.service
-        )),
-        Transport::Stdio => None,
-    }
+/// Where MCP clients reach the server: `http://<service>.<namespace>.svc:<port><path>`.
+pub fn endpoint(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -> Option<String> {
+    let (port, path) = serving(spec, ctx).http()?;
+    Some(format!(
+        "http://{}.{}.svc:{port}{path}",
+        names.service, ctx.namespace
+    ))
 }

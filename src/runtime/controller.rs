@@ -240,12 +240,28 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::await_change());
     }
 
-    let mut manifests = match render_with(
-        &spec,
-        names.clone(),
-        &ctx.render,
-        extras(&mcp, &ctx, &names),
-    ) {
+    // Referenced Secrets/ConfigMaps must exist (with their keys); their data's hash rolls the
+    // pods on rotation. Missing: not accepted, named, checked again until it appears.
+    let mut extra = extras(&mcp, &ctx, &names);
+    let recheck = super::references::has_references(&spec);
+    match super::references::check(&ctx.client, &ctx.namespace, &spec).await? {
+        super::references::Checked::Resolved(hash) => {
+            if let Some(h) = hash {
+                extra
+                    .template_annotations
+                    .insert(super::references::REFERENCES_HASH_ANNOTATION.into(), h);
+            }
+        }
+        super::references::Checked::Missing(missing) => {
+            let acceptance = Acceptance::Rejected {
+                reason: "MissingReference".into(),
+                message: format!("not found: {}", missing.join(", ")),
+            };
+            report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
+            return Ok(Action::requeue(super::references::RECHECK));
+        }
+    }
+    let mut manifests = match render_with(&spec, names.clone(), &ctx.render, extra) {
         Ok(m) => m,
         Err(e) => {
             let acceptance = Acceptance::Rejected {
@@ -346,7 +362,12 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     report(&mcp, &ctx, &names, &spec, Acceptance::Accepted, apply_error).await?;
     applied?;
     ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
-    Ok(Action::await_change())
+    ctx.metrics.kubernetes.ok();
+    Ok(if recheck {
+        Action::requeue(super::references::RECHECK)
+    } else {
+        Action::await_change()
+    })
 }
 
 fn manifest_hash(
@@ -411,10 +432,11 @@ async fn report(
         acceptance,
         deployment: deployment.as_deref(),
         pods: pods.iter().map(|p| p.as_ref()).collect(),
-        endpoint: crate::render::service::endpoint(spec, names, &ctx.namespace),
+        endpoint: crate::render::service::endpoint(spec, names, &ctx.render),
         deployment_name: names.deployment.clone(),
-        service_name: matches!(spec.transport, crate::crd::Transport::StreamableHttp { .. })
-            .then(|| names.service.clone()),
+        service_name: crate::render::service::serving(spec, &ctx.render)
+            .http()
+            .map(|_| names.service.clone()),
         secret_name: has_secret.then(|| names.secret.clone()),
         apply_error,
     };
@@ -465,6 +487,7 @@ fn backoff(ctx: &Context, name: &str) -> Duration {
 fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = mcp.name_any();
     let delay = backoff(&ctx, &name);
+    ctx.metrics.kubernetes.failed(error);
     warn!(server = %name, reason = error.reason(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }

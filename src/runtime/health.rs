@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -25,24 +26,26 @@ pub struct Reachability {
     pub error: Option<String>,
 }
 
-/// Shared, cheap to clone.
-#[derive(Clone)]
+/// Shared, cheap to clone; lives in [`crate::metrics::Metrics`], which every part of `serve`
+/// (the API's watch cache and the controller) already shares.
+#[derive(Clone, Debug)]
 pub struct ApiHealth {
     state: Arc<Mutex<Reachability>>,
-    metrics: Option<Arc<Metrics>>,
+    reachable: Gauge,
+    errors: Counter,
 }
 
 impl ApiHealth {
-    pub fn new(metrics: Option<Arc<Metrics>>) -> ApiHealth {
-        if let Some(m) = &metrics {
-            m.kubernetes_api_reachable.set(1);
-        }
+    /// Reports through the `reachable` gauge and the `errors` counter.
+    pub fn new(reachable: Gauge, errors: Counter) -> ApiHealth {
+        reachable.set(1);
         ApiHealth {
             state: Arc::new(Mutex::new(Reachability {
                 reachable: true,
                 ..Default::default()
             })),
-            metrics,
+            reachable,
+            errors,
         }
     }
 
@@ -55,9 +58,7 @@ impl ApiHealth {
                 reachable: true,
                 ..Default::default()
             };
-            if let Some(m) = &self.metrics {
-                m.kubernetes_api_reachable.set(1);
-            }
+            self.reachable.set(1);
         }
     }
 
@@ -67,10 +68,8 @@ impl ApiHealth {
         if answered_by_server(error) {
             return self.ok();
         }
-        if let Some(m) = &self.metrics {
-            m.kubernetes_api_errors.inc();
-            m.kubernetes_api_reachable.set(0);
-        }
+        self.errors.inc();
+        self.reachable.set(0);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.reachable {
             tracing::warn!(%error, "Kubernetes API unreachable");
@@ -117,8 +116,8 @@ mod tests {
 
     #[test]
     fn an_outage_is_recorded_and_cleared() {
-        let m = Arc::new(Metrics::new());
-        let h = ApiHealth::new(Some(m.clone()));
+        let m = crate::metrics::Metrics::new();
+        let h = m.kubernetes.clone();
         assert!(h.get().reachable);
         let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
         h.failed(&e);
@@ -151,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_conflict_answered_by_the_server_is_not_an_outage() {
-        let h = ApiHealth::new(None);
+        let h = ApiHealth::new(Gauge::default(), Counter::default());
         let e = kube::Error::Api(
             kube::core::Status::failure("conflict", "Conflict")
                 .with_code(409)

@@ -132,11 +132,31 @@ impl K8sDeployment {
             Some(service) => {
                 let mut service = service.clone();
                 service.metadata.owner_references = Some(vec![owner.clone()]);
+                let desired_ports = service.spec.as_ref().and_then(|s| s.ports.clone());
                 let service = with_kind(&service, "v1", "Service");
-                let live = self
-                    .api::<Service>()
+                let api = self.api::<Service>();
+                let mut live = match api
                     .patch(&self.names.service, &pp, &Patch::Apply(&service))
-                    .await?;
+                    .await
+                {
+                    Ok(live) => live,
+                    // A port added by hand under our port's name makes the merged list
+                    // invalid: put our ports back first, then apply.
+                    Err(kube::Error::Api(s)) if s.code == 422 => {
+                        self.reset_ports(&desired_ports).await?;
+                        api.patch(&self.names.service, &pp, &Patch::Apply(&service))
+                            .await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // Server-side apply keeps list entries other managers added; a Service must
+                // expose exactly our ports, so foreign ones go.
+                if !same_ports(
+                    live.spec.as_ref().and_then(|s| s.ports.as_ref()),
+                    desired_ports.as_ref(),
+                ) {
+                    live = self.reset_ports(&desired_ports).await?;
+                }
                 applied.service_version = live.metadata.resource_version;
             }
             None if service_exists => {
@@ -154,8 +174,72 @@ impl K8sDeployment {
             }
             None => {}
         }
+        let policies = self.api::<k8s_openapi::api::networking::v1::NetworkPolicy>();
+        match &manifests.network_policy {
+            Some(np) => {
+                let mut np = np.clone();
+                np.metadata.owner_references = Some(vec![owner.clone()]);
+                let np = with_kind(&np, "networking.k8s.io/v1", "NetworkPolicy");
+                policies
+                    .patch(&self.names.deployment, &pp, &Patch::Apply(&np))
+                    .await?;
+            }
+            // Mode `off`: remove the one an earlier mode left (404: there was none).
+            None => match policies
+                .delete(&self.names.deployment, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {
+                    info!(policy = %self.names.deployment, "removed the NetworkPolicy (network mode off)")
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
         Ok(applied)
     }
+}
+
+impl K8sDeployment {
+    /// Replaces the Service's port list with ours (a JSON merge patch replaces lists whole).
+    async fn reset_ports(
+        &self,
+        ports: &Option<Vec<k8s_openapi::api::core::v1::ServicePort>>,
+    ) -> Result<Service> {
+        info!(service = %self.names.service, "restoring the Service's ports changed by hand");
+        Ok(self
+            .api::<Service>()
+            .patch(
+                &self.names.service,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"ports": ports}})),
+            )
+            .await?)
+    }
+}
+
+/// Whether the live ports are exactly the desired ones (by name, port, protocol, target).
+fn same_ports(
+    live: Option<&Vec<k8s_openapi::api::core::v1::ServicePort>>,
+    desired: Option<&Vec<k8s_openapi::api::core::v1::ServicePort>>,
+) -> bool {
+    let key = |ps: Option<&Vec<k8s_openapi::api::core::v1::ServicePort>>| {
+        let mut v: Vec<_> = ps
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.port,
+                    p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    p.target_port.clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        v
+    };
+    key(live) == key(desired)
 }
 
 /// What one apply left in the cluster: the Deployment's generation (it moves only when its

@@ -1,0 +1,243 @@
+//! Existing Secrets and ConfigMaps a server refers to (`secretKeyRef`, `configMapKeyRef`,
+//! `envFrom`): each must exist with the keys used, unless marked optional, and a hash of the
+//! data used goes on the pod template so a rotation rolls the pods.
+//!
+//! The values are read only to hash them (SHA-256 over name, key and value, in order), never
+//! kept, logged or put in status: a missing reference is reported by name and key only. The
+//! controller does not watch every Secret of the namespace (only its own, by label); servers
+//! with references are re-checked every [`RECHECK`] instead, so a rotation or a reference that
+//! appears is picked up within that time.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client};
+use sha2::{Digest, Sha256};
+
+use crate::crd::{EnvSource, McpServerSpec};
+
+/// How often servers with references are checked again.
+pub const RECHECK: Duration = Duration::from_secs(30);
+/// Pod-template annotation with the hash of the referenced data.
+pub const REFERENCES_HASH_ANNOTATION: &str = "mcp-runtime.dev/references-hash";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Secret,
+    ConfigMap,
+}
+
+/// One reference: the object, the key (`None`: all of it, `envFrom`), optional or not.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ref {
+    kind: Kind,
+    name: String,
+    key: Option<String>,
+    optional: bool,
+}
+
+fn refs(spec: &McpServerSpec) -> Vec<Ref> {
+    let mut out = Vec::new();
+    for e in &spec.env {
+        match e.source() {
+            Some(EnvSource::SecretKey(r)) => out.push(Ref {
+                kind: Kind::Secret,
+                name: r.name.clone(),
+                key: Some(r.key.clone()),
+                optional: r.optional,
+            }),
+            Some(EnvSource::ConfigMapKey(r)) => out.push(Ref {
+                kind: Kind::ConfigMap,
+                name: r.name.clone(),
+                key: Some(r.key.clone()),
+                optional: r.optional,
+            }),
+            _ => {}
+        }
+    }
+    for f in &spec.env_from {
+        if let Some(r) = &f.secret_ref {
+            out.push(Ref {
+                kind: Kind::Secret,
+                name: r.name.clone(),
+                key: None,
+                optional: r.optional,
+            });
+        }
+        if let Some(r) = &f.config_map_ref {
+            out.push(Ref {
+                kind: Kind::ConfigMap,
+                name: r.name.clone(),
+                key: None,
+                optional: r.optional,
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn has_references(spec: &McpServerSpec) -> bool {
+    !refs(spec).is_empty()
+}
+
+/// The outcome of checking a server's references.
+#[derive(Debug, PartialEq)]
+pub enum Checked {
+    /// Every required reference resolves; the hash of the data used (`None`: no references).
+    Resolved(Option<String>),
+    /// What is missing, e.g. `Secret github-token (key token)`.
+    Missing(Vec<String>),
+}
+
+/// Reads the referenced objects (values only into the hash) and checks them.
+pub async fn check(
+    client: &Client,
+    namespace: &str,
+    spec: &McpServerSpec,
+) -> kube::Result<Checked> {
+    let wanted = refs(spec);
+    if wanted.is_empty() {
+        return Ok(Checked::Resolved(None));
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let mut data: BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>> = BTreeMap::new();
+    for r in &wanted {
+        let k = (r.kind, r.name.clone());
+        if data.contains_key(&k) {
+            continue;
+        }
+        let found = match r.kind {
+            Kind::Secret => secrets.get_opt(&r.name).await?.map(|s| {
+                s.data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect()
+            }),
+            Kind::ConfigMap => maps.get_opt(&r.name).await?.map(|c| {
+                let mut m: BTreeMap<String, Vec<u8>> = c
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect();
+                m.extend(
+                    c.binary_data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0)),
+                );
+                m
+            }),
+        };
+        data.insert(k, found);
+    }
+    Ok(evaluate(&wanted, &data))
+}
+
+fn evaluate(
+    wanted: &[Ref],
+    data: &BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>>,
+) -> Checked {
+    let mut missing = Vec::new();
+    let mut hash = Sha256::new();
+    for r in wanted {
+        let what = match r.kind {
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+        };
+        let object = data.get(&(r.kind, r.name.clone())).and_then(Option::as_ref);
+        hash.update(format!("{what}/{}\0", r.name));
+        match (object, &r.key) {
+            (None, _) if r.optional => hash.update(b"absent\0"),
+            (None, _) => missing.push(format!("{what} {}", r.name)),
+            (Some(map), Some(key)) => match map.get(key) {
+                Some(v) => {
+                    hash.update(format!("{key}\0"));
+                    hash.update(v);
+                    hash.update(b"\0");
+                }
+                None if r.optional => hash.update(b"absent\0"),
+                None => missing.push(format!("{what} {} (key {key})", r.name)),
+            },
+            (Some(map), None) => {
+                for (k, v) in map {
+                    hash.update(format!("{k}\0"));
+                    hash.update(v);
+                    hash.update(b"\0");
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Checked::Resolved(Some(hex::encode(&hash.finalize()[..12])))
+    } else {
+        Checked::Missing(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{EnvFrom, EnvVar, KeyRef, ObjectRef};
+
+    fn spec() -> McpServerSpec {
+        McpServerSpec {
+            name: "r".into(),
+            env: vec![EnvVar {
+                name: "TOKEN".into(),
+                secret_key_ref: Some(KeyRef {
+                    name: "gh".into(),
+                    key: "token".into(),
+                    optional: false,
+                }),
+                ..Default::default()
+            }],
+            env_from: vec![EnvFrom {
+                config_map_ref: Some(ObjectRef {
+                    name: "settings".into(),
+                    optional: true,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn store(token: Option<&str>) -> BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>> {
+        BTreeMap::from([
+            (
+                (Kind::Secret, "gh".to_string()),
+                token.map(|t| BTreeMap::from([("token".to_string(), t.as_bytes().to_vec())])),
+            ),
+            ((Kind::ConfigMap, "settings".to_string()), None),
+        ])
+    }
+
+    #[test]
+    fn a_rotation_changes_the_hash_and_a_missing_key_is_named_without_values() {
+        let wanted = refs(&spec());
+        let a = evaluate(&wanted, &store(Some("one")));
+        let b = evaluate(&wanted, &store(Some("two")));
+        assert!(matches!(a, Checked::Resolved(Some(_))));
+        assert_ne!(a, b, "rotation rolls the pods");
+        assert_eq!(a, evaluate(&wanted, &store(Some("one"))), "stable");
+        assert_eq!(
+            evaluate(&wanted, &store(None)),
+            Checked::Missing(vec!["Secret gh".into()])
+        );
+        let mut wrong_key = store(Some("x"));
+        wrong_key.insert(
+            (Kind::Secret, "gh".into()),
+            Some(BTreeMap::from([("other".to_string(), b"x".to_vec())])),
+        );
+        assert_eq!(
+            evaluate(&wanted, &wrong_key),
+            Checked::Missing(vec!["Secret gh (key token)".into()])
+        );
+    }
+}
