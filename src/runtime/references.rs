@@ -28,6 +28,9 @@ enum Kind {
     ConfigMap,
 }
 
+/// What was found: each referenced object's data by kind and name (`None`: it does not exist).
+type Found = BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>>;
+
 /// One reference: the object, the key (`None`: all of it, `envFrom`), optional or not.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Ref {
@@ -104,7 +107,7 @@ pub async fn check(
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let mut data: BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>> = BTreeMap::new();
+    let mut data: Found = BTreeMap::new();
     for r in &wanted {
         let k = (r.kind, r.name.clone());
         if data.contains_key(&k) {
@@ -139,10 +142,7 @@ pub async fn check(
     Ok(evaluate(&wanted, &data))
 }
 
-fn evaluate(
-    wanted: &[Ref],
-    data: &BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>>,
-) -> Checked {
+fn evaluate(wanted: &[Ref], data: &Found) -> Checked {
     let mut missing = Vec::new();
     let mut hash = Sha256::new();
     for r in wanted {
@@ -208,7 +208,7 @@ mod tests {
         }
     }
 
-    fn store(token: Option<&str>) -> BTreeMap<(Kind, String), Option<BTreeMap<String, Vec<u8>>>> {
+    fn store(token: Option<&str>) -> Found {
         BTreeMap::from([
             (
                 (Kind::Secret, "gh".to_string()),
