@@ -428,7 +428,7 @@ async fn what_if_render_blanks_secret_values() {
         .iter()
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, vec!["Secret", "Deployment"]);
+    assert_eq!(kinds, vec!["Secret", "Deployment", "NetworkPolicy"]);
 }
 
 /// Every route of the code is in the OpenAPI document and every documented route is served
