@@ -3,32 +3,14 @@
 //! streamable-HTTP client (tests/fixtures/mcp). The SDK is installed into the cache by
 //! scripts/plugin-tools.sh.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = std::fs::read_to_string(root.join("scripts/plugin-tools.sh")).unwrap();
-    let version = script
-        .lines()
-        .find_map(|l| l.strip_prefix("MCP_SDK_VERSION="))
-        .expect("MCP_SDK_VERSION in scripts/plugin-tools.sh");
-    let cache = std::env::var("MCP_RUNTIME_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mcp-runtime")
-        });
-    let p = cache.join(format!("tools/mcp-sdk-{version}/bin/python"));
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/plugin-tools.sh",
-        p.display()
-    );
-    p
-}
+use support::tools::mcp_python as python;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/mcp/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -42,11 +24,7 @@ struct Bridge {
 
 impl Bridge {
     fn start(env: &[(&str, &str)]) -> Bridge {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = support::free_port();
         let log = std::env::temp_dir().join(format!("bridge-{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-runtime"));

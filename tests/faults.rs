@@ -86,21 +86,13 @@ struct Serve {
     child: Option<tokio::process::Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Serve {
     fn new(identity: &str, namespace: &str, dir: &Path, plugin_dir: Option<PathBuf>) -> Serve {
         std::fs::write(dir.join("token"), "fault-token\n").unwrap();
         let mut s = Serve {
             identity: identity.into(),
             namespace: namespace.into(),
-            port: free_port(),
+            port: support::free_port(),
             dir: dir.to_path_buf(),
             plugin_dir,
             child: None,
@@ -201,7 +193,7 @@ fn secret_for(run: &str, i: usize) -> String {
 /// What is wrong with the namespace now, or `Ok` when every server converged and every managed
 /// object belongs to exactly one live server.
 async fn check(ns: &str, client: &kube::Client, expect: usize) -> Result<(), String> {
-    let ap = |_: ()| ListParams::default().labels(MANAGED);
+    let managed = ListParams::default().labels(MANAGED);
     let mcps: Api<McpServer> = Api::namespaced(client.clone(), ns);
     let servers = mcps
         .list(&ListParams::default())
@@ -254,15 +246,15 @@ async fn check(ns: &str, client: &kube::Client, expect: usize) -> Result<(), Str
         per
     }
     let deployments = Api::<Deployment>::namespaced(client.clone(), ns)
-        .list(&ap(()))
+        .list(&managed)
         .await
         .map_err(|e| e.to_string())?;
     let services = Api::<Service>::namespaced(client.clone(), ns)
-        .list(&ap(()))
+        .list(&managed)
         .await
         .map_err(|e| e.to_string())?;
     let secrets = Api::<Secret>::namespaced(client.clone(), ns)
-        .list(&ap(()))
+        .list(&managed)
         .await
         .map_err(|e| e.to_string())?;
     let d = owners(&deployments.items, &uids, "Deployment", &mut problems);
@@ -285,7 +277,7 @@ async fn check(ns: &str, client: &kube::Client, expect: usize) -> Result<(), Str
     }
     // No duplicate pods: one running pod per (running) server.
     let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ap(()))
+        .list(&managed)
         .await
         .map_err(|e| e.to_string())?;
     let live: Vec<&Pod> = pods

@@ -13,11 +13,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 async fn sigterm_releases_the_lease_and_exits() {
     let ns = support::TestNamespace::new("shutdown").await;
     support::install_crd(&ns.client).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let token = std::env::temp_dir().join(format!("shutdown-token-{}", std::process::id()));
     std::fs::write(&token, "t\n").unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))

@@ -163,34 +163,11 @@ fn session_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-fn new_session_id() -> String {
-    use rand_like::next_hex;
-    next_hex()
-}
-
-/// Session ids: 128 bits from the kernel's CSPRNG (/dev/urandom; a session id is a bearer
-/// credential for that session), with a time-and-counter fallback where it cannot be read.
-mod rand_like {
-    use std::io::Read;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-    pub fn next_hex() -> String {
-        let mut bytes = [0u8; 16];
-        let filled = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .is_ok();
-        if !filled {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default();
-            bytes[..8].copy_from_slice(&(t as u64).to_le_bytes());
-            bytes[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-        }
-        hex::encode(bytes)
-    }
+/// 128 bits from the OS's CSPRNG: a session id is a bearer credential for its session.
+fn new_session_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
 }
 
 async fn post(
@@ -241,7 +218,12 @@ async fn post(
                 ),
             );
         };
-        let session = new_session_id();
+        let Some(session) = new_session_id() else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                rpc_error(id, -32000, "no randomness for a session id"),
+            );
+        };
         s.stdio.open_session(&session);
         let mut response = plain(
             StatusCode::OK,
@@ -398,7 +380,7 @@ mod tests {
 
     #[test]
     fn session_ids_are_128_bit_and_distinct() {
-        let (a, b) = (new_session_id(), new_session_id());
+        let (a, b) = (new_session_id().unwrap(), new_session_id().unwrap());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
     }

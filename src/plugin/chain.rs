@@ -207,36 +207,30 @@ impl Chain {
             &mut report,
             chain_deadline,
         )?;
+        // The optional manifests, each under its own hook.
         let mut service = manifests
             .service
             .as_ref()
             .map(|s| serde_json::to_value(s).unwrap_or_default());
-        if let Some(service) = service.as_mut() {
-            self.mutate_all(
-                Hook::MutateService,
-                server_name,
-                namespace,
-                &server_text,
-                service,
-                &mut report,
-                chain_deadline,
-            )?;
-        }
-
         let mut network_policy = manifests
             .network_policy
             .as_ref()
             .map(|n| serde_json::to_value(n).unwrap_or_default());
-        if let Some(np) = network_policy.as_mut() {
-            self.mutate_all(
-                Hook::MutateNetworkPolicy,
-                server_name,
-                namespace,
-                &server_text,
-                np,
-                &mut report,
-                chain_deadline,
-            )?;
+        for (hook, object) in [
+            (Hook::MutateService, &mut service),
+            (Hook::MutateNetworkPolicy, &mut network_policy),
+        ] {
+            if let Some(object) = object.as_mut() {
+                self.mutate_all(
+                    hook,
+                    server_name,
+                    namespace,
+                    &server_text,
+                    object,
+                    &mut report,
+                    chain_deadline,
+                )?;
+            }
         }
 
         // Attribution: which plugin changed how many paths, on the Deployment itself.

@@ -243,14 +243,15 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     // Referenced Secrets/ConfigMaps must exist (with their keys); their data's hash rolls the
     // pods on rotation. Missing: not accepted, named, checked again until it appears.
     let mut extra = extras(&mcp, &ctx, &names);
-    let recheck = super::references::has_references(&spec);
+    // `Resolved(None)`: no references, nothing to check again later.
+    let mut recheck = false;
     match super::references::check(&ctx.client, &ctx.namespace, &spec).await? {
-        super::references::Checked::Resolved(hash) => {
-            if let Some(h) = hash {
-                extra
-                    .template_annotations
-                    .insert(super::references::REFERENCES_HASH_ANNOTATION.into(), h);
-            }
+        super::references::Checked::Resolved(None) => {}
+        super::references::Checked::Resolved(Some(hash)) => {
+            recheck = true;
+            extra
+                .template_annotations
+                .insert(super::references::REFERENCES_HASH_ANNOTATION.into(), hash);
         }
         super::references::Checked::Missing(missing) => {
             let acceptance = Acceptance::Rejected {

@@ -73,7 +73,7 @@ impl ApiHealth {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.reachable {
             tracing::warn!(%error, "Kubernetes API unreachable");
-            s.since = Some(jiff_now());
+            s.since = Some(k8s_openapi::jiff::Timestamp::now().to_string());
         }
         s.reachable = false;
         s.error = Some(truncate(error.to_string(), 512));
@@ -104,10 +104,6 @@ fn truncate(mut s: String, max: usize) -> String {
         s.truncate(end);
     }
     s
-}
-
-fn jiff_now() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
 }
 
 #[cfg(test)]

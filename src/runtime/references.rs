@@ -82,10 +82,6 @@ fn refs(spec: &McpServerSpec) -> Vec<Ref> {
     out
 }
 
-pub fn has_references(spec: &McpServerSpec) -> bool {
-    !refs(spec).is_empty()
-}
-
 /// The outcome of checking a server's references.
 #[derive(Debug, PartialEq)]
 pub enum Checked {

@@ -23,12 +23,25 @@ pub fn kubeconfig_path() -> PathBuf {
     if let Ok(p) = std::env::var("MCP_RUNTIME_TEST_KUBECONFIG") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var("MCP_RUNTIME_CACHE")
+    cache_dir().join("cluster/kubeconfig")
+}
+
+/// The project's cache (`MCP_RUNTIME_CACHE`, else `~/.cache/mcp-runtime`), as the scripts use it.
+pub fn cache_dir() -> PathBuf {
+    std::env::var("MCP_RUNTIME_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcp-runtime")
-        });
-    cache.join("cluster/kubeconfig")
+        })
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub async fn client() -> Client {

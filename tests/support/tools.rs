@@ -13,13 +13,7 @@ fn versions(key: &str) -> String {
         .to_string()
 }
 
-fn cache() -> PathBuf {
-    std::env::var("MCP_RUNTIME_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mcp-runtime")
-        })
-}
+use super::cache_dir as cache;
 
 pub fn kubectl() -> PathBuf {
     cache().join(format!(
@@ -86,4 +80,21 @@ pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
         .map(|d| serde_json::Value::deserialize(d).expect("valid YAML"))
         .filter(|v| !v.is_null())
         .collect()
+}
+
+/// The official MCP Python SDK's interpreter (scripts/plugin-tools.sh installs it).
+pub fn mcp_python() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/plugin-tools.sh")).unwrap();
+    let version = script
+        .lines()
+        .find_map(|l| l.strip_prefix("MCP_SDK_VERSION="))
+        .expect("MCP_SDK_VERSION in scripts/plugin-tools.sh");
+    let p = cache().join(format!("tools/mcp-sdk-{version}/bin/python"));
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/plugin-tools.sh",
+        p.display()
+    );
+    p
 }
