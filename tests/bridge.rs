@@ -2,6 +2,10 @@
 //! the official Python SDK (PyPI `mcp`, FastMCP), driven through the bridge by the same SDK's
 //! streamable-HTTP client (tests/fixtures/mcp). The SDK is installed into the cache by
 //! scripts/plugin-tools.sh.
+//!
+//! Also the controller's MCP probe (`runtime::mcp_probe`) against the same server, both through
+//! the bridge and through the SDK's own streamable-HTTP transport, and against a bridge whose
+//! child refuses `initialize`.
 
 mod support;
 
@@ -24,13 +28,17 @@ struct Bridge {
 
 impl Bridge {
     fn start(env: &[(&str, &str)]) -> Bridge {
+        Bridge::start_script("server.py", env)
+    }
+
+    fn start_script(script: &str, env: &[(&str, &str)]) -> Bridge {
         let port = support::free_port();
         let log = std::env::temp_dir().join(format!("bridge-{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-runtime"));
         cmd.args(["bridge", "--listen", &format!("127.0.0.1:{port}"), "--"])
             .arg(python())
-            .arg(fixture("server.py"))
+            .arg(fixture(script))
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file));
         for (k, v) in env {
@@ -214,4 +222,114 @@ fn bad_requests_get_json_rpc_errors_not_crashes() {
     let (s, body) = post(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, None);
     assert_eq!((s, body["error"]["code"].as_i64()), (400, Some(-32600)));
     assert_eq!(b.get("/healthz"), 200, "still alive");
+}
+
+/// The FastMCP fixture on the SDK's own streamable-HTTP transport (answers come as SSE).
+struct NativeHttp {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl NativeHttp {
+    fn start() -> NativeHttp {
+        let port = support::free_port();
+        let child = Command::new(python())
+            .arg(fixture("server.py"))
+            .env("MCP_FIXTURE_HTTP_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = NativeHttp { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the SDK's HTTP server did not listen on {port}");
+    }
+}
+
+impl Drop for NativeHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[test]
+fn the_probe_reads_server_info_capabilities_and_the_tool_list() {
+    use mcp_runtime::runtime::mcp_probe::probe;
+    let b = Bridge::start(&[]);
+    b.wait_ready();
+    let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
+    assert_eq!(bridged.server_name, "fixture");
+    assert_eq!(bridged.protocol_version, "2025-06-18");
+    assert!(
+        bridged.capabilities.iter().any(|c| c == "tools"),
+        "{:?}",
+        bridged.capabilities
+    );
+    let (count, hash) = bridged.tools.clone().expect("the fixture has tools");
+    assert_eq!(count, 5, "add, crash, echo, noisy, slow");
+    assert_eq!(hash.len(), 64);
+    assert_eq!(
+        probe(&b.url(), PROBE_TIMEOUT).unwrap(),
+        bridged,
+        "a second probe reads the same"
+    );
+
+    // The same server on the SDK's own HTTP transport (SSE answers): the same tools, the same
+    // hash, whoever serves them.
+    let native = NativeHttp::start();
+    let direct = probe(
+        &format!("http://127.0.0.1:{}/mcp", native.port),
+        PROBE_TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(direct.server_name, "fixture");
+    assert_eq!(direct.tools, bridged.tools);
+    assert!(direct.capabilities.iter().any(|c| c == "tools"));
+}
+
+#[test]
+fn the_probe_tells_not_mcp_from_not_reachable() {
+    use mcp_runtime::runtime::mcp_probe::probe;
+    let b = Bridge::start(&[]);
+    b.wait_ready();
+    // An HTTP server that is not MCP at that path: the bridge's own health endpoint.
+    let failure = probe(
+        &format!("http://127.0.0.1:{}/healthz", b.port),
+        PROBE_TIMEOUT,
+    )
+    .unwrap_err();
+    assert_eq!(failure.reason(), "NotMcp", "{failure}");
+    let closed = support::free_port();
+    let failure = probe(&format!("http://127.0.0.1:{closed}/mcp"), PROBE_TIMEOUT).unwrap_err();
+    assert_eq!(failure.reason(), "NotReachable", "{failure}");
+}
+
+#[test]
+fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
+    use mcp_runtime::runtime::mcp_probe::probe;
+    let b = Bridge::start_script("refuses.py", &[]);
+    // Alive but never ready: /readyz says why.
+    let mut readyz = 0;
+    for _ in 0..100 {
+        readyz = b.get("/readyz");
+        if readyz == 503 && b.get("/healthz") == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(readyz, 503);
+    let failure = probe(&b.url(), PROBE_TIMEOUT).unwrap_err();
+    assert_eq!(failure.reason(), "InitializeError", "{failure}");
+    assert!(
+        failure.to_string().contains("missing API key"),
+        "the server's own message is quoted: {failure}"
+    );
 }

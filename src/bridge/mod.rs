@@ -134,7 +134,15 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
 
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     match (s.stdio.alive(), s.stdio.initialize_result()) {
-        (true, Some(_)) => "ready".into_response(),
+        (true, Some(Ok(_))) => "ready".into_response(),
+        (true, Some(Err(e))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the MCP server refused initialize: {}",
+                e["message"].as_str().unwrap_or("no message")
+            ),
+        )
+            .into_response(),
         (false, _) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the MCP server process has exited",
@@ -204,7 +212,7 @@ async fn post(
     let method = message["method"].as_str().map(str::to_string);
     if method.as_deref() == Some("initialize") {
         let id = id.unwrap_or(Value::Null);
-        let Some(result) = tokio::time::timeout(s.request_timeout, s.stdio.wait_initialized())
+        let Some(answer) = tokio::time::timeout(s.request_timeout, s.stdio.wait_initialized())
             .await
             .ok()
             .flatten()
@@ -217,6 +225,16 @@ async fn post(
                     "the MCP server is not initialized (exited or not answering)",
                 ),
             );
+        };
+        let result = match answer {
+            Ok(result) => result,
+            // The child's own refusal, as it gave it; no session is opened.
+            Err(error) => {
+                return plain(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": id, "error": error}),
+                );
+            }
         };
         let Some(session) = new_session_id() else {
             return plain(

@@ -48,9 +48,13 @@ pub struct Stdio {
     next_id: AtomicU64,
     tables: Mutex<Tables>,
     alive: AtomicBool,
-    /// The child's `initialize` result, once it answered.
-    initialized: watch::Sender<Option<Value>>,
+    /// The child's answer to `initialize`, once it answered: its result, or its error object
+    /// (a refusal is kept so sessions get it at once instead of waiting for a timeout).
+    initialized: watch::Sender<Option<Initialized>>,
 }
+
+/// The child's answer to the bridge's `initialize`: `Ok(result)` or `Err(error object)`.
+pub type Initialized = Result<Value, Value>;
 
 /// Why a request got no answer from the child.
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +86,12 @@ impl Stdio {
         self.alive.load(Ordering::SeqCst)
     }
 
-    pub fn initialize_result(&self) -> Option<Value> {
+    pub fn initialize_result(&self) -> Option<Initialized> {
         self.initialized.borrow().clone()
     }
 
     /// Waits until the child answered the bridge's `initialize` (or exited: `None`).
-    pub async fn wait_initialized(&self) -> Option<Value> {
+    pub async fn wait_initialized(&self) -> Option<Initialized> {
         let mut rx = self.initialized.subscribe();
         loop {
             if let Some(v) = rx.borrow_and_update().clone() {
@@ -232,7 +236,12 @@ impl Stdio {
         if let Some(result) = answer.get("result") {
             self.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
                 .await?;
-            self.initialized.send_replace(Some(result.clone()));
+            self.initialized.send_replace(Some(Ok(result.clone())));
+        } else {
+            let error = answer.get("error").cloned().unwrap_or_else(
+                || json!({"code": -32603, "message": "the MCP server answered initialize with neither result nor error"}),
+            );
+            self.initialized.send_replace(Some(Err(error)));
         }
         Ok(answer)
     }

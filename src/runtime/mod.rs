@@ -9,6 +9,7 @@ pub mod health;
 pub mod k8s_deployment;
 pub mod leader;
 pub mod manager;
+pub mod mcp_probe;
 pub mod references;
 pub mod status;
 
