@@ -98,6 +98,13 @@ pub struct Settings {
     /// Servers reconciled at once.
     #[arg(long, env = "MCP_RUNTIME_RECONCILE_CONCURRENCY")]
     pub reconcile_concurrency: Option<u32>,
+    /// Seconds between MCP probes (`initialize` through the endpoint) of a healthy server;
+    /// 0 turns the probe off.
+    #[arg(long, env = "MCP_RUNTIME_MCP_PROBE_INTERVAL")]
+    pub mcp_probe_interval: Option<u32>,
+    /// Seconds one MCP probe may take in all.
+    #[arg(long, env = "MCP_RUNTIME_MCP_PROBE_TIMEOUT")]
+    pub mcp_probe_timeout: Option<u32>,
 }
 
 /// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
@@ -173,6 +180,26 @@ pub struct RuntimeConfig {
     pub log_format: LogFormat,
     pub reconcile_concurrency: u32,
     pub network: NetworkSettings,
+    #[serde(default)]
+    pub mcp_probe: McpProbeSettings,
+}
+
+/// How often and how long the controller checks that a server speaks MCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpProbeSettings {
+    /// Seconds between probes of a server that answered; 0: no probes.
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+}
+
+impl Default for McpProbeSettings {
+    fn default() -> Self {
+        McpProbeSettings {
+            interval_seconds: 300,
+            timeout_seconds: 5,
+        }
+    }
 }
 
 /// Who may call servers and where servers may call, by default.
@@ -425,6 +452,14 @@ impl Settings {
             },
             log_format,
             reconcile_concurrency: self.reconcile_concurrency.unwrap_or(16),
+            mcp_probe: McpProbeSettings {
+                interval_seconds: self
+                    .mcp_probe_interval
+                    .unwrap_or(McpProbeSettings::default().interval_seconds),
+                timeout_seconds: self
+                    .mcp_probe_timeout
+                    .unwrap_or(McpProbeSettings::default().timeout_seconds),
+            },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();
                 let selector =

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub kubernetes_api_reachable: Gauge,
     /// Failed requests and watches that did not reach the API server.
     pub kubernetes_api_errors: Counter,
+    /// MCP probes by result (Initialized, NotReachable, NotMcp, InitializeError).
+    pub mcp_probes: Family<ResultLabels, Counter>,
     /// Whether the Kubernetes API server is reachable (drives the two metrics above).
     pub kubernetes: crate::runtime::health::ApiHealth,
 }
@@ -100,6 +102,12 @@ impl Metrics {
             http_duration.clone(),
         );
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        let mcp_probes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mcp_probes",
+            "MCP probes (initialize through a server's endpoint) by result",
+            mcp_probes.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile",
@@ -125,6 +133,7 @@ impl Metrics {
             servers,
             plugin_duration,
             plugin_failures,
+            mcp_probes,
             kubernetes: crate::runtime::health::ApiHealth::new(
                 kubernetes_api_reachable.clone(),
                 kubernetes_api_errors.clone(),

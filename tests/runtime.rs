@@ -82,6 +82,33 @@ async fn full_lifecycle_on_real_objects() {
         .await
         .expect("HTTP server has a Service");
 
+    // MCP readiness: the local cluster's Pods are simulated and its Service names do not
+    // resolve here, so the probe says NotReachable, and nothing else changes.
+    let m = rt
+        .wait_status("github", 30, "an MCP probe result", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+        })
+        .await;
+    let mcp_ready = support::condition(m.clone(), "McpReady");
+    assert_eq!(mcp_ready.status, "False");
+    assert!(
+        mcp_ready.message.contains("mcp-github"),
+        "names what it could not reach: {}",
+        mcp_ready.message
+    );
+    let status = m.status.unwrap();
+    assert_eq!(
+        status.phase,
+        Phase::Running,
+        "the probe never fails a server"
+    );
+    assert_eq!(status.mcp, None);
+    SchemaKind::RuntimeStatus
+        .validate(&serde_json::to_value(&status).unwrap())
+        .unwrap();
+
     // Secret values live only in the Secret.
     let raw = serde_json::to_string(&rt.mcps().get("github").await.unwrap()).unwrap();
     assert!(
@@ -168,7 +195,12 @@ async fn full_lifecycle_on_real_objects() {
             s.phase == Phase::Running && s.endpoint.is_none()
         })
         .await;
-    assert!(m.status.unwrap().service_name.is_none());
+    assert!(m.status.clone().unwrap().service_name.is_none());
+    assert_eq!(
+        support::condition(m, "McpReady").reason,
+        "NoEndpoint",
+        "an unbridged stdio server has nothing to probe"
+    );
 
     // Remove: everything is garbage-collected.
     rt.manager.remove("github").await.unwrap();

@@ -33,7 +33,45 @@ pub struct McpServerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpInfoStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+}
+
+/// What the server said over MCP (`status.mcp`), from the latest successful probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct McpInfoStatus {
+    pub protocol_version: String,
+    pub server_info: ServerInfo,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+}
+
+impl From<&crate::runtime::mcp_probe::McpInfo> for McpInfoStatus {
+    fn from(i: &crate::runtime::mcp_probe::McpInfo) -> Self {
+        McpInfoStatus {
+            protocol_version: i.protocol_version.clone(),
+            server_info: ServerInfo {
+                name: i.server_name.clone(),
+                version: i.server_version.clone(),
+            },
+            capabilities: i.capabilities.clone(),
+            tools: i.tools.as_ref().map(|(n, _)| *n),
+            tools_hash: i.tools.as_ref().map(|(_, h)| h.clone()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,6 +35,7 @@ use crate::render::{Extras, Manifests, RenderContext, ServerNames, render_with};
 use crate::schema::SchemaKind;
 
 use super::k8s_deployment::{Applied, K8sDeployment, with_kind};
+use super::mcp_readiness::{Readiness, Serving};
 use super::status::{self, Acceptance, Observed};
 use super::{CONTROLLER_MANAGER, Error};
 
@@ -93,7 +94,12 @@ pub struct Context {
     /// deleting either makes them differ, and the next reconcile restores them. After a
     /// restart the memo is empty and every server is applied once.
     applied: Mutex<HashMap<String, (String, Applied)>>,
+    /// The MCP probe schedule (the `McpReady` condition).
+    readiness: Readiness,
 }
+
+/// How often memos of deleted servers are dropped (deleted servers are not reconciled again).
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
 /// Runs the controller until `shutdown` completes (then in-flight reconciles finish).
 pub async fn run(
@@ -147,6 +153,9 @@ pub async fn run(
         controller: CONTROLLER_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let (readiness, probed) = Readiness::new(config.mcp_probe, metrics.clone());
+    let mut probed = probed;
+    let probed = futures::stream::poll_fn(move |cx| probed.poll_recv(cx));
     let ctx = Arc::new(Context {
         client: client.clone(),
         namespace: ns.clone(),
@@ -160,6 +169,7 @@ pub async fn run(
         metrics,
         failures: Mutex::new(HashMap::new()),
         applied: Mutex::new(HashMap::new()),
+        readiness,
     });
     let mcps: Api<McpServer> = Api::namespaced(client, &ns);
     let owner_of = |annotations: &BTreeMap<String, String>, ns: Option<String>| {
@@ -167,7 +177,23 @@ pub async fn run(
             .get(OWNER_ANNOTATION)
             .map(|n| ObjectRef::<McpServer>::new(n).within(ns.as_deref().unwrap_or_default()))
     };
-    Controller::new(mcps, watcher::Config::default())
+    let controller = Controller::new(mcps, watcher::Config::default());
+    let prune = {
+        let (store, ctx, ns) = (controller.store(), ctx.clone(), ns.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let exists = |name: &str| store.get(&ObjectRef::new(name).within(&ns)).is_some();
+                ctx.readiness.retain(exists);
+                if let Ok(mut applied) = ctx.applied.lock() {
+                    applied.retain(|name, _| exists(name));
+                }
+            }
+        })
+    };
+    controller
         .with_config(
             ControllerConfig::default()
                 .concurrency(config.reconcile_concurrency as u16)
@@ -179,6 +205,8 @@ pub async fn run(
         .watches_stream(pod_stream, move |pod: Pod| {
             owner_of(pod.annotations(), pod.namespace())
         })
+        // A finished MCP probe reconciles its server, so the status shows the result.
+        .reconcile_on(probed)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -187,6 +215,7 @@ pub async fn run(
             }
         })
         .await;
+    prune.abort();
 }
 
 /// One reconcile: observe → validate → render → policies → migrate → apply → report.
@@ -360,14 +389,14 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
         .as_ref()
         .err()
         .map(|e| (e.reason().to_string(), e.to_string()));
-    report(&mcp, &ctx, &names, &spec, Acceptance::Accepted, apply_error).await?;
+    let next_probe = report(&mcp, &ctx, &names, &spec, Acceptance::Accepted, apply_error).await?;
     applied?;
     ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
     ctx.metrics.kubernetes.ok();
-    Ok(if recheck {
-        Action::requeue(super::references::RECHECK)
-    } else {
-        Action::await_change()
+    let recheck = recheck.then_some(super::references::RECHECK);
+    Ok(match recheck.into_iter().chain(next_probe).min() {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
     })
 }
 
@@ -406,7 +435,8 @@ fn extras(mcp: &McpServer, ctx: &Context, names: &ServerNames) -> Extras {
     extras
 }
 
-/// Computes the status from the caches and writes it only when it changed.
+/// Computes the status from the caches and writes it only when it changed. Returns when the
+/// server's next MCP probe is due, if one is scheduled.
 async fn report(
     mcp: &McpServer,
     ctx: &Context,
@@ -414,10 +444,34 @@ async fn report(
     spec: &crate::crd::McpServerSpec,
     acceptance: Acceptance,
     apply_error: Option<(String, String)>,
-) -> Result<(), Error> {
+) -> Result<Option<Duration>, Error> {
     let deployment = ctx
         .deployments
         .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
+    let endpoint = crate::render::service::endpoint(spec, names, &ctx.render);
+    let serving = match (&endpoint, deployment.as_deref()) {
+        _ if acceptance != Acceptance::Accepted || spec.stopped => Serving::NotServing,
+        (None, _) => Serving::NoEndpoint,
+        (Some(endpoint), Some(d)) => {
+            let s = d.status.as_ref();
+            let available = s.and_then(|s| s.available_replicas).unwrap_or(0);
+            if available > 0 {
+                // A rollout finishing, a scale or a lost pod changes the revision: re-probe.
+                let updated = s.and_then(|s| s.updated_replicas).unwrap_or(0);
+                Serving::Available {
+                    endpoint: endpoint.clone(),
+                    revision: format!(
+                        "{}/{updated}/{available}",
+                        d.metadata.generation.unwrap_or(0)
+                    ),
+                }
+            } else {
+                Serving::NotServing
+            }
+        }
+        (Some(_), None) => Serving::NotServing,
+    };
+    let (mcp_observed, next_probe) = ctx.readiness.observe(&ObjectRef::from_obj(mcp), serving);
     let selector = labels::selector(names);
     let pods = ctx.pods.state_filter(|p| {
         p.labels().get(labels::SERVER_LABEL) == selector.get(labels::SERVER_LABEL)
@@ -433,18 +487,19 @@ async fn report(
         acceptance,
         deployment: deployment.as_deref(),
         pods: pods.iter().map(|p| p.as_ref()).collect(),
-        endpoint: crate::render::service::endpoint(spec, names, &ctx.render),
+        endpoint,
         deployment_name: names.deployment.clone(),
         service_name: crate::render::service::serving(spec, &ctx.render)
             .http()
             .map(|_| names.service.clone()),
         secret_name: has_secret.then(|| names.secret.clone()),
         apply_error,
+        mcp: mcp_observed,
     };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = status::derive(&observed, mcp.status.as_ref(), &now);
     if mcp.status.as_ref() == Some(&new) {
-        return Ok(());
+        return Ok(next_probe);
     }
     if let Some(old) = &mcp.status
         && old.phase != new.phase
@@ -468,7 +523,7 @@ async fn report(
         &Patch::Apply(&body),
     )
     .await?;
-    Ok(())
+    Ok(next_probe)
 }
 
 /// The next retry of `name`: 1 s, doubling per consecutive failure, at most 5 minutes.

@@ -85,7 +85,14 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<McpInfo, ProbeFailure>
     };
     let result = client.run();
     client.close();
-    result
+    // The endpoint goes in front of every message: "what could not be reached" comes first.
+    result.map_err(|f| match f {
+        ProbeFailure::NotReachable(m) => ProbeFailure::NotReachable(format!("{endpoint}: {m}")),
+        ProbeFailure::NotMcp(m) => ProbeFailure::NotMcp(format!("{endpoint}: {m}")),
+        ProbeFailure::InitializeError(m) => {
+            ProbeFailure::InitializeError(format!("{endpoint}: {m}"))
+        }
+    })
 }
 
 struct Client<'a> {
@@ -316,7 +323,7 @@ fn initialize_result(result: &Value) -> Result<McpInfo, ProbeFailure> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     Ok(McpInfo {
-        protocol_version: cut(protocol_version, 64),
+        protocol_version: cut(protocol_version, 60),
         server_name: cut(server_name, 253),
         server_version: cut(server_version, 128),
         capabilities: capabilities(&result["capabilities"]),

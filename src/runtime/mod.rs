@@ -10,6 +10,7 @@ pub mod k8s_deployment;
 pub mod leader;
 pub mod manager;
 pub mod mcp_probe;
+pub mod mcp_readiness;
 pub mod references;
 pub mod status;
 

@@ -8,8 +8,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::resource::{LastError, McpServerStatus, Phase};
+use crate::crd::resource::{LastError, McpInfoStatus, McpServerStatus, Phase};
 use crate::render::deployment::CONTAINER;
+
+use super::mcp_readiness::McpObservation;
 
 /// Waiting reasons that will not fix themselves without a change (the reference's list).
 pub const TERMINAL_WAITING: &[&str] = &[
@@ -44,14 +46,16 @@ pub struct Observed<'a> {
     pub secret_name: Option<String>,
     /// An apply or migration error of this reconcile.
     pub apply_error: Option<(String, String)>,
+    /// What the MCP probe found (the `McpReady` condition and `status.mcp`).
+    pub mcp: McpObservation,
 }
 
 /// Derives the status; `previous` keeps transition times of unchanged conditions.
 pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) -> McpServerStatus {
     let generation = o.generation;
     let mut conditions = Vec::new();
-    let mut cond = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
+    // `status` is "True", "False" or "Unknown".
+    let mut cond = |type_: &str, status: &str, reason: &str, message: String| {
         let last = previous
             .and_then(|p| p.conditions.iter().find(|c| c.type_ == type_))
             .filter(|c| c.status == status)
@@ -77,10 +81,10 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
     };
 
     if let Acceptance::Rejected { reason, message } = &o.acceptance {
-        cond("Accepted", false, reason, message.clone());
+        cond("Accepted", "False", reason, message.clone());
         cond(
             "Ready",
-            false,
+            "False",
             reason,
             "not deployed: the spec was not accepted".into(),
         );
@@ -95,7 +99,7 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
             ..base
         };
     }
-    cond("Accepted", true, "Valid", "spec accepted".into());
+    cond("Accepted", "True", "Valid", "spec accepted".into());
 
     let wanted = if o.stopped { 0 } else { o.wanted_replicas };
     let dstatus = o.deployment.and_then(|d| d.status.as_ref());
@@ -113,19 +117,19 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
     match o.deployment {
         None => cond(
             "Progressing",
-            true,
+            "True",
             "Creating",
             "the Deployment is being created".into(),
         ),
         Some(_) if rolled_out => cond(
             "Progressing",
-            false,
+            "False",
             "RolloutComplete",
             format!("{updated}/{wanted} replicas up to date"),
         ),
         Some(_) => cond(
             "Progressing",
-            true,
+            "True",
             "RollingOut",
             format!("{updated}/{wanted} replicas updated"),
         ),
@@ -155,14 +159,14 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
     if wanted == 0 {
         cond(
             "Available",
-            false,
+            "False",
             "Stopped",
             "scaled to zero on request".into(),
         );
     } else if available > 0 {
         cond(
             "Available",
-            true,
+            "True",
             "MinimumReplicasAvailable",
             format!("{available}/{wanted} available"),
         );
@@ -171,18 +175,23 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
             .as_ref()
             .map(|p| p.reason.as_str())
             .unwrap_or("NoReplicasAvailable");
-        cond("Available", false, reason, format!("0/{wanted} available"));
+        cond(
+            "Available",
+            "False",
+            reason,
+            format!("0/{wanted} available"),
+        );
     }
 
     // Ready
     let terminal = problem.as_ref().is_some_and(|p| is_terminal(&p.reason));
     let phase = if o.stopped && total == 0 {
-        cond("Ready", false, "Stopped", "stopped on request".into());
+        cond("Ready", "False", "Stopped", "stopped on request".into());
         Phase::Stopped
     } else if o.stopped {
         cond(
             "Ready",
-            false,
+            "False",
             "Stopping",
             format!("{total} pod(s) still terminating"),
         );
@@ -190,13 +199,13 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
     } else if ready >= wanted && rolled_out && problem.is_none() {
         cond(
             "Ready",
-            true,
+            "True",
             "AllReplicasReady",
             format!("{ready}/{wanted} replicas ready"),
         );
         Phase::Running
     } else if let Some(p) = &problem {
-        cond("Ready", false, &p.reason, p.message.clone());
+        cond("Ready", "False", &p.reason, p.message.clone());
         if terminal {
             Phase::Failed
         } else if ready > 0 {
@@ -209,22 +218,30 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
     } else if ready > 0 {
         cond(
             "Ready",
-            false,
+            "False",
             "PartiallyReady",
             format!("{ready}/{wanted} replicas ready"),
         );
         Phase::Degraded
     } else if o.pods.is_empty() {
-        cond("Ready", false, "Pending", "no pod yet".into());
+        cond("Ready", "False", "Pending", "no pod yet".into());
         Phase::Pending
     } else {
         cond(
             "Ready",
-            false,
+            "False",
             "Starting",
             format!("0/{wanted} replicas ready"),
         );
         Phase::Starting
+    };
+
+    // McpReady: reported beside Ready, never changing it or the phase (see mcp_readiness).
+    let (status, reason, message) = mcp_condition(&o.mcp, o.stopped);
+    cond("McpReady", status, reason, message);
+    let mcp = match &o.mcp {
+        McpObservation::Answered(info) => Some(McpInfoStatus::from(info)),
+        _ => None,
     };
 
     McpServerStatus {
@@ -233,7 +250,55 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
         replicas: Some(wanted),
         ready_replicas: Some(ready),
         last_error: problem,
+        mcp,
         ..base
+    }
+}
+
+/// The `McpReady` condition's status, reason and message.
+fn mcp_condition(o: &McpObservation, stopped: bool) -> (&'static str, &'static str, String) {
+    match o {
+        McpObservation::Answered(i) => {
+            let tools = match &i.tools {
+                Some((n, _)) => format!(", {n} tool(s)"),
+                None => String::new(),
+            };
+            let version = if i.server_version.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", i.server_version)
+            };
+            (
+                "True",
+                "Initialized",
+                format!(
+                    "{}{version} answered initialize with protocol {}{tools}",
+                    i.server_name, i.protocol_version
+                ),
+            )
+        }
+        McpObservation::Failed(f) => ("False", f.reason(), f.to_string()),
+        McpObservation::Probing => (
+            "Unknown",
+            "Probing",
+            "available; waiting for the first MCP initialize through the endpoint".into(),
+        ),
+        McpObservation::NotServing if stopped => ("False", "Stopped", "stopped on request".into()),
+        McpObservation::NotServing => (
+            "False",
+            "NotServing",
+            "no replica available to probe".into(),
+        ),
+        McpObservation::NoEndpoint => (
+            "Unknown",
+            "NoEndpoint",
+            "a stdio server without the bridge has no endpoint to probe".into(),
+        ),
+        McpObservation::Disabled => (
+            "Unknown",
+            "ProbeDisabled",
+            "MCP probes are off (MCP_RUNTIME_MCP_PROBE_INTERVAL=0)".into(),
+        ),
     }
 }
 
@@ -352,6 +417,7 @@ mod tests {
             service_name: None,
             secret_name: None,
             apply_error: None,
+            mcp: McpObservation::Probing,
         }
     }
 
@@ -450,6 +516,83 @@ mod tests {
                 .any(|c| c.type_ == "Accepted" && c.status == "False")
         );
         check_schema(&s);
+    }
+
+    fn mcp_ready(s: &McpServerStatus) -> (&str, &str) {
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "McpReady")
+            .expect("an McpReady condition");
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
+        use crate::runtime::mcp_probe::{McpInfo, ProbeFailure};
+        let d = deployment(1, 1);
+        let mut o = observed(Some(&d), vec![]);
+        let s = derive(&o, None, &now());
+        assert_eq!(
+            (s.phase, mcp_ready(&s)),
+            (Phase::Running, ("Unknown", "Probing"))
+        );
+        assert_eq!(s.mcp, None);
+
+        o.mcp = McpObservation::Failed(ProbeFailure::NotReachable("dns error".into()));
+        let s = derive(&o, Some(&s), &now());
+        assert_eq!(
+            (s.phase, mcp_ready(&s)),
+            (Phase::Running, ("False", "NotReachable")),
+            "an unreachable endpoint does not fail a running server"
+        );
+        check_schema(&s);
+
+        o.mcp = McpObservation::Answered(McpInfo {
+            protocol_version: "2025-06-18".into(),
+            server_name: "fixture".into(),
+            server_version: "1.2.0".into(),
+            capabilities: vec!["tools".into(), "tools.listChanged".into()],
+            tools: Some((5, "ab".repeat(32))),
+        });
+        let s = derive(&o, Some(&s), &now());
+        assert_eq!(mcp_ready(&s), ("True", "Initialized"));
+        let info = s.mcp.clone().expect("status.mcp");
+        assert_eq!(
+            (info.server_info.name.as_str(), info.tools),
+            ("fixture", Some(5))
+        );
+        let message = &s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "McpReady")
+            .unwrap()
+            .message;
+        assert_eq!(
+            message,
+            "fixture 1.2.0 answered initialize with protocol 2025-06-18, 5 tool(s)"
+        );
+        check_schema(&s);
+
+        for (observation, expect) in [
+            (McpObservation::NoEndpoint, ("Unknown", "NoEndpoint")),
+            (McpObservation::Disabled, ("Unknown", "ProbeDisabled")),
+            (McpObservation::NotServing, ("False", "NotServing")),
+            (
+                McpObservation::Failed(ProbeFailure::NotMcp("HTTP 404".into())),
+                ("False", "NotMcp"),
+            ),
+            (
+                McpObservation::Failed(ProbeFailure::InitializeError("-32602".into())),
+                ("False", "InitializeError"),
+            ),
+        ] {
+            o.mcp = observation;
+            let s = derive(&o, None, &now());
+            assert_eq!(mcp_ready(&s), expect);
+            assert_eq!(s.mcp, None, "status.mcp only while McpReady is True");
+            check_schema(&s);
+        }
     }
 
     #[test]

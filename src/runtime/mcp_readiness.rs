@@ -1,0 +1,325 @@
+//! When to probe which server over MCP, and what its status says meanwhile.
+//!
+//! The reconcile asks [`Readiness::observe`] what to report for a server; that starts a probe
+//! ([`super::mcp_probe`]) in the background when one is due, never waiting for it: a probe may
+//! take its whole timeout, and a reconcile must not. When the probe ends, the server is
+//! reconciled again (through the controller's `reconcile_on` trigger) and its status shows the
+//! result. Probes run on blocking threads, at most [`CONCURRENT_PROBES`] at once.
+//!
+//! Schedule, per server and Deployment revision:
+//! - a server becomes available, or its Deployment rolls (a new revision): probe at once;
+//! - it answered: probe again after the configured interval (tools may change);
+//! - it failed: probe again after 5 s, doubling, at most the interval (and at most 5 minutes);
+//! - it stops being available: forget it (the next availability probes at once).
+//!
+//! The probe result never changes the phase or the `Ready` condition: the control plane may
+//! legitimately be unable to reach a server (a control plane outside the cluster network, or
+//! the local cluster, whose Pods are simulated), and that must not mark a working server
+//! failed. It is reported on its own, as the `McpReady` condition and `status.mcp`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::McpProbeSettings;
+use crate::crd::McpServer;
+use crate::metrics::Metrics;
+
+use super::mcp_probe::{self, McpInfo, ProbeFailure};
+
+/// Probes running at once (each holds a blocking thread for at most its timeout).
+pub const CONCURRENT_PROBES: usize = 16;
+/// First retry after a failed probe.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// Longest wait between failed probes.
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// Whether and where a server can be probed now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serving {
+    /// An unbridged stdio server: no endpoint to talk to.
+    NoEndpoint,
+    /// Not accepted, stopped, or no replica available.
+    NotServing,
+    /// Available at `endpoint`; `revision` changes when the Deployment rolls.
+    Available { endpoint: String, revision: String },
+}
+
+/// What the status says about MCP readiness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum McpObservation {
+    Disabled,
+    NoEndpoint,
+    NotServing,
+    /// Available, no probe answered yet.
+    Probing,
+    Answered(McpInfo),
+    Failed(ProbeFailure),
+}
+
+struct State {
+    target: (String, String),
+    last: Option<Result<McpInfo, ProbeFailure>>,
+    failures: u32,
+    due: Instant,
+    running: bool,
+}
+
+/// The per-server probe schedule.
+pub struct Readiness {
+    settings: McpProbeSettings,
+    states: Arc<Mutex<HashMap<String, State>>>,
+    trigger: mpsc::UnboundedSender<ObjectRef<McpServer>>,
+    limit: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl Readiness {
+    /// The schedule, and the stream of servers whose probe ended (for `reconcile_on`).
+    pub fn new(
+        settings: McpProbeSettings,
+        metrics: Arc<Metrics>,
+    ) -> (Readiness, mpsc::UnboundedReceiver<ObjectRef<McpServer>>) {
+        let (trigger, ended) = mpsc::unbounded_channel();
+        let readiness = Readiness {
+            settings,
+            states: Arc::new(Mutex::new(HashMap::new())),
+            trigger,
+            limit: Arc::new(Semaphore::new(CONCURRENT_PROBES)),
+            metrics,
+        };
+        (readiness, ended)
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.settings.interval_seconds.into())
+    }
+
+    /// What to report for `server` now, starting a probe if one is due, and when to look
+    /// again (`None`: a running probe will trigger the next reconcile, or nothing is due).
+    pub fn observe(
+        &self,
+        server: &ObjectRef<McpServer>,
+        serving: Serving,
+    ) -> (McpObservation, Option<Duration>) {
+        if self.settings.interval_seconds == 0 {
+            return (McpObservation::Disabled, None);
+        }
+        let (endpoint, revision) = match serving {
+            Serving::NoEndpoint | Serving::NotServing => {
+                self.forget(&server.name);
+                let observed = if serving == Serving::NoEndpoint {
+                    McpObservation::NoEndpoint
+                } else {
+                    McpObservation::NotServing
+                };
+                return (observed, None);
+            }
+            Serving::Available { endpoint, revision } => (endpoint, revision),
+        };
+        let now = Instant::now();
+        let target = (endpoint, revision);
+        let Ok(mut states) = self.states.lock() else {
+            return (McpObservation::Probing, None);
+        };
+        let state = states.entry(server.name.clone()).or_insert_with(|| State {
+            target: target.clone(),
+            last: None,
+            failures: 0,
+            due: now,
+            running: false,
+        });
+        if state.target != target {
+            // A rollout or a new endpoint: probe at once; the last result shows meanwhile.
+            state.target = target.clone();
+            state.failures = 0;
+            state.due = now;
+        }
+        let observed = match &state.last {
+            None => McpObservation::Probing,
+            Some(Ok(info)) => McpObservation::Answered(info.clone()),
+            Some(Err(f)) => McpObservation::Failed(f.clone()),
+        };
+        if state.running {
+            return (observed, None);
+        }
+        if now < state.due {
+            return (observed, Some(state.due - now));
+        }
+        state.running = true;
+        drop(states);
+        self.start(server.clone(), target);
+        (observed, None)
+    }
+
+    fn start(&self, server: ObjectRef<McpServer>, target: (String, String)) {
+        let states = self.states.clone();
+        let limit = self.limit.clone();
+        let trigger = self.trigger.clone();
+        let metrics = self.metrics.clone();
+        let timeout = Duration::from_secs(self.settings.timeout_seconds.max(1).into());
+        let interval = self.interval();
+        tokio::spawn(async move {
+            let endpoint = target.0.clone();
+            let result = match limit.acquire_owned().await {
+                Ok(_permit) => {
+                    tokio::task::spawn_blocking(move || mcp_probe::probe(&endpoint, timeout))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(ProbeFailure::NotReachable(format!(
+                                "the probe panicked: {e}"
+                            )))
+                        })
+                }
+                Err(_) => return,
+            };
+            let outcome = match &result {
+                Ok(_) => "Initialized",
+                Err(f) => f.reason(),
+            };
+            metrics
+                .mcp_probes
+                .get_or_create(&crate::metrics::ResultLabels {
+                    result: outcome.into(),
+                })
+                .inc();
+            if let Ok(mut states) = states.lock()
+                && let Some(state) = states.get_mut(&server.name)
+                && state.target == target
+            {
+                state.failures = if result.is_ok() {
+                    0
+                } else {
+                    state.failures.saturating_add(1)
+                };
+                state.due = Instant::now() + next_probe(result.is_ok(), state.failures, interval);
+                state.last = Some(result);
+                state.running = false;
+            } else if let Ok(mut states) = states.lock()
+                && let Some(state) = states.get_mut(&server.name)
+            {
+                // The target moved while this probe ran: its result is stale; probe the new
+                // target at once.
+                state.running = false;
+                state.due = Instant::now();
+            }
+            let _ = trigger.send(server);
+        });
+    }
+
+    /// Drops what is known about `name` (no longer available, or deleted).
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut states) = self.states.lock() {
+            states.remove(name);
+        }
+    }
+
+    /// Keeps only the servers `keep` says still exist (deleted servers are never reconciled
+    /// again, so nothing else would drop them).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut states) = self.states.lock() {
+            states.retain(|name, _| keep(name));
+        }
+    }
+}
+
+/// The wait before the next probe: the interval after an answer; after `failures` failures
+/// 5 s doubling, capped by the interval and by 5 minutes.
+pub fn next_probe(answered: bool, failures: u32, interval: Duration) -> Duration {
+    if answered {
+        return interval;
+    }
+    let backoff = FIRST_RETRY.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    backoff.min(MAX_RETRY).min(interval.max(FIRST_RETRY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_to_the_interval_and_answers_wait_the_interval() {
+        let interval = Duration::from_secs(120);
+        let waits: Vec<u64> = (1..=7)
+            .map(|n| next_probe(false, n, interval).as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 120, 120]);
+        assert_eq!(next_probe(true, 0, interval), interval);
+        let long = Duration::from_secs(3600);
+        assert_eq!(next_probe(false, 30, long), MAX_RETRY);
+    }
+
+    fn server(name: &str) -> ObjectRef<McpServer> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    #[tokio::test]
+    async fn a_probe_starts_once_reports_and_triggers_a_reconcile() {
+        let settings = McpProbeSettings {
+            interval_seconds: 60,
+            timeout_seconds: 1,
+        };
+        let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let serving = || Serving::Available {
+            endpoint: format!("http://127.0.0.1:{closed}/mcp"),
+            revision: "1".into(),
+        };
+        assert_eq!(
+            r.observe(&server("a"), serving()),
+            (McpObservation::Probing, None)
+        );
+        // Running: no second probe, no requeue.
+        assert_eq!(
+            r.observe(&server("a"), serving()),
+            (McpObservation::Probing, None)
+        );
+        let done = tokio::time::timeout(Duration::from_secs(10), ended.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.name, "a");
+        let (observed, again) = r.observe(&server("a"), serving());
+        assert!(
+            matches!(&observed, McpObservation::Failed(f) if f.reason() == "NotReachable"),
+            "{observed:?}"
+        );
+        let again = again.expect("a retry is scheduled");
+        assert!(
+            again <= FIRST_RETRY && again > Duration::from_secs(3),
+            "{again:?}"
+        );
+        // Not serving: forgotten; serving again: probed at once.
+        assert_eq!(
+            r.observe(&server("a"), Serving::NotServing),
+            (McpObservation::NotServing, None)
+        );
+        assert_eq!(
+            r.observe(&server("a"), serving()),
+            (McpObservation::Probing, None)
+        );
+    }
+
+    #[test]
+    fn an_interval_of_zero_turns_the_probe_off() {
+        let settings = McpProbeSettings {
+            interval_seconds: 0,
+            timeout_seconds: 1,
+        };
+        let (r, _ended) = Readiness::new(settings, Arc::new(Metrics::new()));
+        let serving = Serving::Available {
+            endpoint: "http://x/mcp".into(),
+            revision: "1".into(),
+        };
+        assert_eq!(
+            r.observe(&server("a"), serving),
+            (McpObservation::Disabled, None)
+        );
+    }
+}
