@@ -650,3 +650,87 @@ async fn a_missing_referenced_secret_blocks_then_heals_and_its_rotation_rolls_th
         "a rotation changed the template hash and made a new ReplicaSet"
     );
 }
+
+/// The CIDRs the NetworkPolicy `mcp-<name>` lets the server reach (None: no policy).
+async fn egress_cidrs(rt: &Runtime, name: &str) -> Option<Vec<String>> {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let np = rt.ns.api::<NetworkPolicy>().get_opt(name).await.unwrap()?;
+    Some(
+        np.spec?
+            .egress
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|rule| rule.to.unwrap_or_default())
+            .filter_map(|peer| peer.ip_block.map(|b| b.cidr))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let rt = Runtime::new("netpol").await;
+    let mut server = http_server("fenced", "v");
+    server["network"] = json!({"mode": "restricted", "allow": [{"name": "upstream", "cidr": "203.0.113.0/24", "ports": [443]}]});
+    rt.manager.create(&server).await.unwrap();
+    rt.wait_status("fenced", 60, "running", |s| s.phase == Phase::Running)
+        .await;
+    let has = |cidr: &'static str| {
+        let rt = &rt;
+        move || async move {
+            egress_cidrs(rt, "mcp-fenced")
+                .await
+                .is_some_and(|c| c.iter().any(|c| c == cidr))
+        }
+    };
+    assert!(
+        eventually(10, has("203.0.113.0/24")).await,
+        "restricted: the named CIDR is allowed"
+    );
+    assert_eq!(
+        egress_cidrs(&rt, "mcp-fenced").await.unwrap(),
+        ["203.0.113.0/24"],
+        "restricted: nothing else but DNS (which has no ipBlock)"
+    );
+
+    // A spec change that touches only the NetworkPolicy still reaches it.
+    server["network"]["allow"][0]["cidr"] = json!("198.51.100.0/24");
+    rt.manager.update(&server, None).await.unwrap();
+    assert!(
+        eventually(10, has("198.51.100.0/24")).await,
+        "the new allow-list is applied"
+    );
+
+    // Hand edits: egress opened to everything, then the policy deleted: both undone.
+    let policies = rt.ns.api::<NetworkPolicy>();
+    policies
+        .patch(
+            "mcp-fenced",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"egress": [{}]}})),
+        )
+        .await
+        .unwrap();
+    let restored = eventually(10, || async {
+        egress_cidrs(&rt, "mcp-fenced").await.as_deref() == Some(&["198.51.100.0/24".to_string()])
+    })
+    .await;
+    assert!(restored, "an egress opened by hand is closed again");
+    policies
+        .delete("mcp-fenced", &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, has("198.51.100.0/24")).await,
+        "a deleted NetworkPolicy is recreated"
+    );
+
+    // Mode off: the policy goes.
+    server["network"] = json!({"mode": "off"});
+    rt.manager.update(&server, None).await.unwrap();
+    let gone = eventually(10, || async {
+        egress_cidrs(&rt, "mcp-fenced").await.is_none()
+    })
+    .await;
+    assert!(gone, "mode off removes the NetworkPolicy");
+}

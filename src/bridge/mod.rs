@@ -86,6 +86,11 @@ pub async fn run(options: Options) -> anyhow::Result<i32> {
     };
     let (exit_tx, exit_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // Small JSON-RPC answers go out at once, not held back by Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = exit_rx.await;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
@@ -34,7 +35,7 @@ use crate::render::labels::{
 use crate::render::{Extras, Manifests, RenderContext, ServerNames, render_with};
 use crate::schema::SchemaKind;
 
-use super::k8s_deployment::{Applied, K8sDeployment, with_kind};
+use super::k8s_deployment::{Applied, Existing, K8sDeployment, with_kind};
 use super::mcp_readiness::{Readiness, Serving};
 use super::status::{self, Acceptance, Observed};
 use super::{CONTROLLER_MANAGER, Error};
@@ -83,6 +84,7 @@ pub struct Context {
     pub pods: Store<Pod>,
     pub services: Store<PartialObjectMeta<Service>>,
     pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
     pub recorder: Recorder,
     pub policies: Arc<dyn PolicyChain>,
     pub metrics: Arc<Metrics>,
@@ -143,10 +145,19 @@ pub async fn run(
     // Metadata only: the controller never reads secret values.
     let sec_stream = watcher(
         Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns),
-        managed,
+        managed.clone(),
     )
     .default_backoff()
     .reflect(sec_writer)
+    .touched_objects();
+    let (network_policies, np_writer) = reflector::store();
+    // Metadata only: a hand edit changes the resourceVersion, which is all the memo compares.
+    let np_stream = watcher(
+        Api::<PartialObjectMeta<NetworkPolicy>>::namespaced(client.clone(), &ns),
+        managed,
+    )
+    .default_backoff()
+    .reflect(np_writer)
     .touched_objects();
 
     let reporter = Reporter {
@@ -164,6 +175,7 @@ pub async fn run(
         pods,
         services,
         secrets,
+        network_policies,
         recorder: Recorder::new(client.clone(), reporter),
         policies,
         metrics,
@@ -202,6 +214,7 @@ pub async fn run(
         .owns_stream(dep_stream)
         .owns_stream(svc_stream)
         .owns_stream(sec_stream)
+        .owns_stream(np_stream)
         .watches_stream(pod_stream, move |pod: Pod| {
             owner_of(pod.annotations(), pod.namespace())
         })
@@ -356,6 +369,9 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     let live_service = ctx
         .services
         .get(&ObjectRef::new(&names.service).within(&ctx.namespace));
+    let live_policy = ctx
+        .network_policies
+        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
     let memo = ctx.applied.lock().ok().and_then(|m| m.get(&name).cloned());
     let unchanged = memo.is_some_and(|(hash, left)| {
         hash == desired
@@ -365,6 +381,10 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
                 .as_ref()
                 .and_then(|s| s.metadata.resource_version.clone())
                 == left.service_version
+            && live_policy
+                .as_ref()
+                .and_then(|p| p.metadata.resource_version.clone())
+                == left.network_policy_version
     });
     let applied: Result<(), Error> = if unchanged {
         Ok(())
@@ -376,7 +396,14 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
                     .await?;
             }
             let left = server
-                .apply(&manifests, &owner, live_service.is_some())
+                .apply(
+                    &manifests,
+                    &owner,
+                    Existing {
+                        service: live_service.is_some(),
+                        network_policy: live_policy.is_some(),
+                    },
+                )
                 .await?;
             if let Ok(mut m) = ctx.applied.lock() {
                 m.insert(name.clone(), (desired, left));
@@ -408,6 +435,7 @@ fn manifest_hash(
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&manifests.deployment).unwrap_or_default());
     h.update(serde_json::to_vec(&manifests.service).unwrap_or_default());
+    h.update(serde_json::to_vec(&manifests.network_policy).unwrap_or_default());
     h.update(owner.uid.as_bytes());
     hex::encode(h.finalize())
 }

@@ -108,16 +108,18 @@ impl K8sDeployment {
         Ok(true)
     }
 
-    /// Applies the Deployment and the Service (server-side apply, field manager `mcp-runtime`,
-    /// forced: the controller owns these fields). Removes the Service when there is none to
-    /// apply and `service_exists` says one is there. Returns what the API server answered, so
-    /// the caller can tell later whether anyone changed the objects since.
+    /// Applies the Deployment, the Service and the NetworkPolicy (server-side apply, field
+    /// manager `mcp-runtime`, forced: the controller owns these fields). Removes the Service or
+    /// the NetworkPolicy when there is none to apply and `exists` says one is there. Returns
+    /// what the API server answered, so the caller can tell later whether anyone changed the
+    /// objects since.
     pub async fn apply(
         &self,
         manifests: &Manifests,
         owner: &OwnerReference,
-        service_exists: bool,
+        exists: Existing,
     ) -> Result<Applied> {
+        let service_exists = exists.service;
         let mut applied = Applied::default();
         let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
         let mut deployment = manifests.deployment.clone();
@@ -180,11 +182,13 @@ impl K8sDeployment {
                 let mut np = np.clone();
                 np.metadata.owner_references = Some(vec![owner.clone()]);
                 let np = with_kind(&np, "networking.k8s.io/v1", "NetworkPolicy");
-                policies
+                let live = policies
                     .patch(&self.names.deployment, &pp, &Patch::Apply(&np))
                     .await?;
+                applied.network_policy_version = live.metadata.resource_version;
             }
-            // Mode `off`: remove the one an earlier mode left (404: there was none).
+            // Mode `off`: remove the one an earlier mode left (404: gone meanwhile).
+            None if !exists.network_policy => {}
             None => match policies
                 .delete(&self.names.deployment, &DeleteParams::default())
                 .await
@@ -242,12 +246,20 @@ fn same_ports(
     key(live) == key(desired)
 }
 
+/// Which optional objects the watch caches hold for a server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Existing {
+    pub service: bool,
+    pub network_policy: bool,
+}
+
 /// What one apply left in the cluster: the Deployment's generation (it moves only when its
-/// spec changes, not with its status) and the Service's resourceVersion.
+/// spec changes, not with its status), the Service's and the NetworkPolicy's resourceVersions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub deployment_generation: Option<i64>,
     pub service_version: Option<String>,
+    pub network_policy_version: Option<String>,
 }
 
 /// A typed object as JSON with `apiVersion` and `kind`, which server-side apply requires.
