@@ -734,3 +734,74 @@ async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
     .await;
     assert!(gone, "mode off removes the NetworkPolicy");
 }
+
+#[tokio::test]
+async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server() {
+    let rt = Runtime::new("bridged").await;
+    let server = json!({
+        "name": "files",
+        "image": "ghcr.io/example/mcp-files:1",
+        "transport": {"type": "stdio"},
+        "command": ["node", "/app/index.js"],
+        "args": ["--root", "/data"]
+    });
+    rt.manager.create(&server).await.unwrap();
+    let m = rt
+        .wait_status("files", 60, "running", |s| s.phase == Phase::Running)
+        .await;
+    let status = m.status.clone().unwrap();
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(&*format!("http://mcp-files.{}.svc:8080/mcp", rt.ns.name)),
+        "an endpoint like an HTTP server's"
+    );
+    // The real API server took the bridged Deployment: init container, shared emptyDir, the
+    // original command behind `bridge --`, HTTP probes.
+    let d = rt.ns.api::<Deployment>().get("mcp-files").await.unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let init = pod.init_containers.unwrap_or_default();
+    assert_eq!(
+        init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["install-bridge"]
+    );
+    let main = &pod.containers[0];
+    let command = main.command.clone().unwrap_or_default();
+    let dashdash = command
+        .iter()
+        .position(|a| a == "--")
+        .expect("bridge -- <command>");
+    assert_eq!(command[..2], ["/mcp-bridge/mcp-runtime", "bridge"]);
+    assert_eq!(command[dashdash + 1..], ["node", "/app/index.js"]);
+    assert_eq!(main.args.clone().unwrap_or_default(), ["--root", "/data"]);
+    assert_eq!(
+        main.readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.as_deref()),
+        Some("/readyz")
+    );
+    assert!(!main.stdin.unwrap_or(false), "no stdin: the bridge owns it");
+    let svc = rt.ns.api::<Service>().get("mcp-files").await.unwrap();
+    let ports: Vec<i32> = svc
+        .spec
+        .unwrap()
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(ports, [8080]);
+    // And it is probed like one (unreachable from here: the Pods are simulated).
+    let m = rt
+        .wait_status("files", 30, "an MCP probe result", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+        })
+        .await;
+    assert!(
+        support::condition(m, "McpReady")
+            .message
+            .contains("mcp-files"),
+    );
+}
