@@ -765,6 +765,12 @@ async fn fault_hand_edits_are_restored() {
     let deployments: Api<Deployment> = ns.api();
     let services: Api<Service> = ns.api();
     let secrets: Api<Secret> = ns.api();
+    let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> = ns.api();
+    // The NetworkPolicy as the controller left it (named like the Deployment).
+    let egress = |np: k8s_openapi::api::networking::v1::NetworkPolicy| {
+        serde_json::to_value(np.spec.and_then(|s| s.egress)).unwrap()
+    };
+    let policy_egress = egress(policies.get(&dname).await.unwrap());
     let hand = PatchParams::apply("someone-by-hand").force();
     let mut rows = Vec::new();
     for (what, edit) in [
@@ -773,6 +779,8 @@ async fn fault_hand_edits_are_restored() {
         ("Deployment image edited", 3),
         ("Deployment scaled", 2),
         ("Service port edited", 4),
+        ("NetworkPolicy egress opened", 5),
+        ("NetworkPolicy deleted", 6),
     ] {
         let before = Instant::now();
         match edit {
@@ -805,12 +813,28 @@ async fn fault_hand_edits_are_restored() {
                     .await
                     .unwrap();
             }
-            _ => {
+            4 => {
                 services
                     .patch(&sname, &PatchParams::default(), &Patch::Merge(json!({"spec": {"ports": [{"name": "mcp", "port": 9999, "targetPort": 9999}]}})))
                     .await
                     .unwrap();
             }
+            5 => {
+                policies
+                    .patch(
+                        &dname,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"egress": [{}]}})),
+                    )
+                    .await
+                    .unwrap();
+            }
+            _ => drop(
+                policies
+                    .delete(&dname, &DeleteParams::default())
+                    .await
+                    .unwrap(),
+            ),
         }
         let restored = support::eventually(60, || async {
             let d = deployments.get_opt(&dname).await.unwrap();
@@ -831,6 +855,11 @@ async fn fault_hand_edits_are_restored() {
                     .iter()
                     .all(|p| p.port != 9999)
             }) && sec.is_some_and(|s| s.metadata.deletion_timestamp.is_none())
+                && policies
+                    .get_opt(&dname)
+                    .await
+                    .unwrap()
+                    .is_some_and(|np| egress(np) == policy_egress)
         })
         .await;
         assert!(restored, "{what}: restored");

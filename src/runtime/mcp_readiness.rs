@@ -188,23 +188,22 @@ impl Readiness {
                 .inc();
             if let Ok(mut states) = states.lock()
                 && let Some(state) = states.get_mut(&server.name)
-                && state.target == target
             {
-                state.failures = if result.is_ok() {
-                    0
+                state.running = false;
+                if state.target == target {
+                    state.failures = if result.is_ok() {
+                        0
+                    } else {
+                        state.failures.saturating_add(1)
+                    };
+                    state.due =
+                        Instant::now() + next_probe(result.is_ok(), state.failures, interval);
+                    state.last = Some(result);
                 } else {
-                    state.failures.saturating_add(1)
-                };
-                state.due = Instant::now() + next_probe(result.is_ok(), state.failures, interval);
-                state.last = Some(result);
-                state.running = false;
-            } else if let Ok(mut states) = states.lock()
-                && let Some(state) = states.get_mut(&server.name)
-            {
-                // The target moved while this probe ran: its result is stale; probe the new
-                // target at once.
-                state.running = false;
-                state.due = Instant::now();
+                    // The target moved while this probe ran: its result is stale; probe the
+                    // new target at once.
+                    state.due = Instant::now();
+                }
             }
             let _ = trigger.send(server);
         });
