@@ -1,9 +1,10 @@
 //! Fleet benchmark against the local cluster (deploy/local-cluster/up.sh first):
 //!
-//! 1. N servers (half streamable-http with a secret value, half stdio) created through the
-//!    runtime manager with a separate `mcp-runtime serve` process reconciling them: time until
-//!    every Deployment, Secret and Service exists; side by side with `kubectl apply
-//!    --server-side` of the same rendered manifests (the API server's own pace).
+//! 1. N servers (half streamable-http with a secret value, half stdio with a command, hence
+//!    bridged with a Service) created through the runtime manager with a separate
+//!    `mcp-runtime serve` process reconciling them: time until every Deployment, Secret,
+//!    Service and NetworkPolicy exists (the counts come from the rendered manifests); side by
+//!    side with `kubectl apply --server-side` of the same manifests (the API server's own pace).
 //! 2. Resident memory of that `serve` process with N servers managed.
 //! 3. Requests the control plane makes while the fleet is idle, from the API server's own
 //!    `apiserver_request_total` (non-watch requests on the kinds it touches).
@@ -77,32 +78,35 @@ fn server(i: usize) -> Value {
     }
 }
 
-async fn counts(client: &Client, ns: &str) -> (usize, usize, usize) {
+/// Managed objects in `ns` by kind, as (kind, count) in [`KINDS`] order.
+const KINDS: [&str; 4] = ["Deployment", "Secret", "Service", "NetworkPolicy"];
+
+async fn count<K>(client: &Client, ns: &str) -> usize
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
     let lp = ListParams::default().labels("app.kubernetes.io/managed-by=mcp-runtime");
-    let d = Api::<Deployment>::namespaced(client.clone(), ns)
+    Api::<K>::namespaced(client.clone(), ns)
         .list_metadata(&lp)
         .await
         .map(|l| l.items.len())
-        .unwrap_or(0);
-    let s = Api::<Secret>::namespaced(client.clone(), ns)
-        .list_metadata(&lp)
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
-    let v = Api::<Service>::namespaced(client.clone(), ns)
-        .list_metadata(&lp)
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
-    (d, s, v)
+        .unwrap_or(0)
 }
 
-async fn wait_counts(
-    client: &Client,
-    ns: &str,
-    want: (usize, usize, usize),
-    limit: Duration,
-) -> bool {
+async fn counts(client: &Client, ns: &str) -> Vec<usize> {
+    vec![
+        count::<Deployment>(client, ns).await,
+        count::<Secret>(client, ns).await,
+        count::<Service>(client, ns).await,
+        count::<k8s_openapi::api::networking::v1::NetworkPolicy>(client, ns).await,
+    ]
+}
+
+async fn wait_counts(client: &Client, ns: &str, want: &[usize], limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if counts(client, ns).await == want {
@@ -156,6 +160,8 @@ async fn request_total(client: &Client) -> BTreeMap<String, f64> {
                 "services",
                 "secrets",
                 "events",
+                "networkpolicies",
+                "configmaps",
             ]
             .contains(&resource.as_str())
         {
@@ -265,11 +271,10 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs()
     );
-    let want = (n, n.div_ceil(2), n.div_ceil(2));
     println!(
-        "fleet benchmark: {n} servers ({} streamable-http with a secret, {} stdio)",
-        want.2,
-        n - want.2
+        "fleet benchmark: {n} servers ({} streamable-http with a secret, {} stdio with a command, bridged)",
+        n.div_ceil(2),
+        n / 2
     );
 
     // --- kubectl apply --server-side of the same rendered manifests ---
@@ -280,8 +285,13 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let mut yaml = String::new();
+    // What both must create, counted from the rendered manifests.
+    let mut want = vec![0usize; KINDS.len()];
     for i in 0..n {
         for o in render_document(&server(i), &ctx)?.objects() {
+            if let Some(k) = KINDS.iter().position(|k| o["kind"] == *k) {
+                want[k] += 1;
+            }
             yaml.push_str("---\n");
             yaml.push_str(&serde_norway::to_string(&o)?);
         }
@@ -303,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
         .status()
         .await?;
     anyhow::ensure!(status.success(), "kubectl apply failed");
-    let ok = wait_counts(&client, &ns_k, want, Duration::from_secs(600)).await;
+    let ok = wait_counts(&client, &ns_k, &want, Duration::from_secs(600)).await;
     let kubectl_time = t.elapsed();
     anyhow::ensure!(ok, "kubectl objects incomplete");
     let _ = std::fs::remove_file(&file);
@@ -361,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
     let failed = results.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(failed == 0, "{failed} creates failed");
     let created = t.elapsed();
-    let ok = wait_counts(&client, &ns_r, want, Duration::from_secs(900)).await;
+    let ok = wait_counts(&client, &ns_r, &want, Duration::from_secs(900)).await;
     let runtime_time = t.elapsed();
     anyhow::ensure!(
         ok,

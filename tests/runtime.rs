@@ -589,6 +589,38 @@ async fn hand_edits_of_managed_objects_are_undone() {
     assert!(back, "deleted Service and Deployment recreated");
     rt.wait_status("drift", 60, "running again", |s| s.phase == Phase::Running)
         .await;
+
+    // The server's own Secret deleted by hand cannot be recreated (its values exist nowhere
+    // else): the status says so by name, and sending the values again heals it.
+    rt.ns
+        .api::<Secret>()
+        .delete("mcp-drift-secrets", &Default::default())
+        .await
+        .unwrap();
+    let m = rt
+        .wait_status("drift", 30, "own Secret missing", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.reason == "MissingReference")
+        })
+        .await;
+    let accepted = support::condition(m, "Accepted");
+    assert!(
+        accepted.message.contains("mcp-drift-secrets"),
+        "{}",
+        accepted.message
+    );
+    rt.manager
+        .update(&http_server("drift", "v2"), None)
+        .await
+        .unwrap();
+    rt.wait_status("drift", 60, "healed by new values", |s| {
+        s.phase == Phase::Running
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.status == "True")
+    })
+    .await;
 }
 
 #[tokio::test]

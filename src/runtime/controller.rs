@@ -287,7 +287,14 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     let mut extra = extras(&mcp, &ctx, &names);
     // `Resolved(None)`: no references, nothing to check again later.
     let mut recheck = false;
-    match super::references::check(&ctx.client, &ctx.namespace, &spec).await? {
+    let own = super::references::OwnSecret {
+        name: &names.secret,
+        exists: ctx
+            .secrets
+            .get(&ObjectRef::new(&names.secret).within(&ctx.namespace))
+            .is_some(),
+    };
+    match super::references::check(&ctx.client, &ctx.namespace, &spec, own).await? {
         super::references::Checked::Resolved(None) => {}
         super::references::Checked::Resolved(Some(hash)) => {
             recheck = true;

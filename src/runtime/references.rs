@@ -91,13 +91,34 @@ pub enum Checked {
     Missing(Vec<String>),
 }
 
+/// The server's own Secret (where the API put its `secretValue`s, referred to by
+/// `secretKeyRef`): named, and whether the controller's watch cache holds it.
+pub struct OwnSecret<'a> {
+    pub name: &'a str,
+    pub exists: bool,
+}
+
 /// Reads the referenced objects (values only into the hash) and checks them.
+///
+/// References to the server's own Secret are not read: the controller watches that one (its
+/// revision already rolls the pods), so checking it costs no request, and a fleet whose only
+/// references are their own Secrets makes no requests at all while idle.
 pub async fn check(
     client: &Client,
     namespace: &str,
     spec: &McpServerSpec,
+    own: OwnSecret<'_>,
 ) -> kube::Result<Checked> {
-    let wanted = refs(spec);
+    let (own_refs, wanted): (Vec<Ref>, Vec<Ref>) = refs(spec)
+        .into_iter()
+        .partition(|r| r.kind == Kind::Secret && r.name == own.name);
+    if !own_refs.is_empty() && !own.exists {
+        return Ok(Checked::Missing(vec![format!(
+            "Secret {} (the server's own: its values exist nowhere else; send the server's \
+             secret values again)",
+            own.name
+        )]));
+    }
     if wanted.is_empty() {
         return Ok(Checked::Resolved(None));
     }
