@@ -401,7 +401,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| measurement | kubectl apply --server-side | mcp-runtime |");
     println!("|---|---|---|");
     println!(
-        "| {n} servers: all Deployments/Secrets/Services exist | {:.1} s | {:.1} s ({:.2}x kubectl; creates accepted after {:.1} s) |",
+        "| {n} servers: all {} Deployments/Secrets/Services/NetworkPolicies exist | {:.1} s | {:.1} s ({:.2}x kubectl; creates accepted after {:.1} s) |",
+        want.iter().sum::<usize>(),
         kubectl_time.as_secs_f64(),
         runtime_time.as_secs_f64(),
         runtime_time.as_secs_f64() / kubectl_time.as_secs_f64(),
@@ -415,7 +416,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let total: f64 = idle.iter().map(|(_, d)| d).sum();
     println!(
-        "| non-watch API requests in {idle_secs} s idle (deployments, pods, services, secrets, events, mcpservers) | – | {} {idle:?} |",
+        "| non-watch API requests in {idle_secs} s idle (deployments, pods, services, secrets, configmaps, networkpolicies, events, mcpservers) | – | {} {idle:?} |",
         total.abs()
     );
 
