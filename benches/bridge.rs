@@ -6,7 +6,8 @@
 //! Two tables:
 //! 1. The official SDK client, as a user would run it: stdio direct, through the bridge, and
 //!    the SDK's own streamable-HTTP server (what a server that speaks HTTP itself costs).
-//!    The Python client's HTTP stack is part of these figures.
+//!    The Python client's HTTP stack is part of these figures; a last row sends the same calls
+//!    as plain httpx POSTs through the bridge, to show how much of it is the SDK's transport.
 //! 2. A lean Rust client (JSON lines on stdio; ureq with keep-alive over HTTP), so that what
 //!    is left is the bridge's own cost: one HTTP exchange plus its id remapping.
 //!
@@ -289,7 +290,8 @@ fn main() -> anyhow::Result<()> {
         &python,
         &["bench-http".into(), bridged.clone(), n_s.clone()],
     )?;
-    let sdk_native = sdk_client(&python, &["bench-http".into(), native.clone(), n_s])?;
+    let sdk_native = sdk_client(&python, &["bench-http".into(), native.clone(), n_s.clone()])?;
+    let httpx_bridge = sdk_client(&python, &["bench-httpx".into(), bridged.clone(), n_s])?;
     print_table(
         "official Python SDK client (ClientSession)",
         &[
@@ -298,6 +300,10 @@ fn main() -> anyhow::Result<()> {
             (
                 "streamable HTTP, the SDK's own server (no bridge)",
                 sdk_native,
+            ),
+            (
+                "plain httpx POSTs through mcp-runtime bridge (no SDK transport)",
+                httpx_bridge,
             ),
         ],
     );
