@@ -32,7 +32,7 @@ pub const MAX_ANSWER: u64 = 4 << 20;
 /// Pages of `tools/list` followed at most.
 const MAX_PAGES: usize = 50;
 /// Characters of a server's own words quoted in a message.
-const QUOTE: usize = 200;
+pub const QUOTE: usize = 200;
 const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What a successful probe learned.

@@ -1,7 +1,8 @@
 //! Everything that talks to the Kubernetes API server: the controller that reconciles
 //! `McpServer`s into Deployments, Secrets and Services ([`controller`]), one server's objects
 //! ([`k8s_deployment::K8sDeployment`]), the manager the CLI and the HTTP API call
-//! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status.
+//! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status, with
+//! the MCP-level readiness probe ([`mcp_probe`]) and its schedule ([`mcp_readiness`]).
 
 pub mod client;
 pub mod controller;
