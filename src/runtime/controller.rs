@@ -1,10 +1,11 @@
-//! The controller: each `McpServer` is reconciled into its Deployment and Service by
-//! observe → validate → render → (policies) → migrate → apply → report.
+//! The controller: each `McpServer` is reconciled into its Deployment, Service and
+//! NetworkPolicy by observe → validate → render → (policies) → migrate → apply → report.
 //!
-//! One watch per kind for all servers (McpServers; managed Deployments, Pods, Services and
-//! Secrets, selected by the `app.kubernetes.io/managed-by=mcp-runtime` label) feeds both the
-//! triggers and the caches the status is computed from: no polling, and an idle fleet makes no
-//! requests. An invalid spec waits for a change; other errors back off per server (1 s doubling
+//! One watch per kind for all servers (McpServers; managed Deployments, Pods, Services,
+//! Secrets and NetworkPolicies, selected by the `app.kubernetes.io/managed-by=mcp-runtime`
+//! label) feeds both the triggers and the caches the status is computed from: no polling, and
+//! an idle fleet makes no requests (servers referring to Secrets/ConfigMaps of their own are
+//! re-read every 30 s; MCP probes talk to the servers, not to the API server). An invalid spec waits for a change; other errors back off per server (1 s doubling
 //! to 5 min), so one broken server never slows the others. Concurrency is bounded by the
 //! settings.
 
@@ -164,8 +165,7 @@ pub async fn run(
         controller: CONTROLLER_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let (readiness, probed) = Readiness::new(config.mcp_probe, metrics.clone());
-    let mut probed = probed;
+    let (readiness, mut probed) = Readiness::new(config.mcp_probe, metrics.clone());
     let probed = futures::stream::poll_fn(move |cx| probed.poll_recv(cx));
     let ctx = Arc::new(Context {
         client: client.clone(),
