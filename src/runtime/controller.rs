@@ -4,8 +4,8 @@
 //! One watch per kind for all servers (McpServers; managed Deployments, Pods, Services,
 //! Secrets and NetworkPolicies, selected by the `app.kubernetes.io/managed-by=mcp-runtime`
 //! label) feeds both the triggers and the caches the status is computed from: no polling, and
-//! an idle fleet makes no requests (servers referring to Secrets/ConfigMaps of their own are
-//! re-read every 30 s; MCP probes talk to the servers, not to the API server). An invalid spec waits for a change; other errors back off per server (1 s doubling
+//! an idle fleet makes no requests (except reading, every 30 s, the existing Secrets/ConfigMaps
+//! that servers refer to; MCP probes talk to the servers, not to the API server). An invalid spec waits for a change; other errors back off per server (1 s doubling
 //! to 5 min), so one broken server never slows the others. Concurrency is bounded by the
 //! settings.
 
