@@ -105,6 +105,10 @@ pub struct Settings {
     /// Seconds one MCP probe may take in all.
     #[arg(long, env = "MCP_RUNTIME_MCP_PROBE_TIMEOUT")]
     pub mcp_probe_timeout: Option<u32>,
+    /// `Ready` (and the phase Running) also needs an MCP answer; for control planes that can
+    /// reach their servers (in the cluster).
+    #[arg(long, env = "MCP_RUNTIME_MCP_PROBE_GATES_READY")]
+    pub mcp_probe_gates_ready: Option<bool>,
 }
 
 /// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
@@ -191,6 +195,9 @@ pub struct McpProbeSettings {
     /// Seconds between probes of a server that answered; 0: no probes.
     pub interval_seconds: u32,
     pub timeout_seconds: u32,
+    /// `Ready` and the phase Running also need the probe's answer.
+    #[serde(default)]
+    pub gates_ready: bool,
 }
 
 impl Default for McpProbeSettings {
@@ -198,6 +205,7 @@ impl Default for McpProbeSettings {
         McpProbeSettings {
             interval_seconds: 300,
             timeout_seconds: 5,
+            gates_ready: false,
         }
     }
 }
@@ -459,6 +467,7 @@ impl Settings {
                 timeout_seconds: self
                     .mcp_probe_timeout
                     .unwrap_or(McpProbeSettings::default().timeout_seconds),
+                gates_ready: self.mcp_probe_gates_ready.unwrap_or(false),
             },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();

@@ -837,3 +837,32 @@ async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server
             .contains("mcp-files"),
     );
 }
+
+#[tokio::test]
+async fn with_the_gate_on_ready_means_the_server_answered_over_mcp() {
+    // The local cluster's Pods are simulated, so no server answers: with the gate on, pods
+    // that are ready are not enough, and the status says why.
+    let rt = Runtime::new_with("mcpgate", |c| c.mcp_probe.gates_ready = true).await;
+    rt.manager.create(&http_server("gated", "v")).await.unwrap();
+    let m = rt
+        .wait_status("gated", 60, "held back by the MCP probe", |s| {
+            s.phase == Phase::Degraded
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "NotReachable")
+        })
+        .await;
+    let status = m.status.clone().unwrap();
+    assert_eq!(status.ready_replicas, Some(1), "the pod itself is ready");
+    assert!(
+        support::condition(m, "Ready").message.contains("mcp-gated"),
+        "names the endpoint"
+    );
+    // A server with nothing to probe is not held back.
+    rt.manager
+        .create(&json!({"name": "plain-stdio", "image": "ghcr.io/example/mcp:1", "transport": {"type": "stdio"}}))
+        .await
+        .unwrap();
+    rt.wait_status("plain-stdio", 60, "running", |s| s.phase == Phase::Running)
+        .await;
+}

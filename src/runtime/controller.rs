@@ -99,6 +99,8 @@ pub struct Context {
     applied: Mutex<HashMap<String, (String, Applied)>>,
     /// The MCP probe schedule (the `McpReady` condition).
     readiness: Readiness,
+    /// Whether `Ready` waits for the MCP probe's answer.
+    mcp_gates_ready: bool,
 }
 
 /// How often memos of deleted servers are dropped (deleted servers are not reconciled again).
@@ -182,6 +184,7 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         applied: Mutex::new(HashMap::new()),
         readiness,
+        mcp_gates_ready: config.mcp_probe.gates_ready,
     });
     let mcps: Api<McpServer> = Api::namespaced(client, &ns);
     let owner_of = |annotations: &BTreeMap<String, String>, ns: Option<String>| {
@@ -530,6 +533,7 @@ async fn report(
         secret_name: has_secret.then(|| names.secret.clone()),
         apply_error,
         mcp: mcp_observed,
+        mcp_gates_ready: ctx.mcp_gates_ready,
     };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = status::derive(&observed, mcp.status.as_ref(), &now);

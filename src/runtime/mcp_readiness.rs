@@ -260,6 +260,7 @@ mod tests {
         let settings = McpProbeSettings {
             interval_seconds: 60,
             timeout_seconds: 1,
+            gates_ready: false,
         };
         let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()));
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -310,6 +311,7 @@ mod tests {
         let settings = McpProbeSettings {
             interval_seconds: 0,
             timeout_seconds: 1,
+            gates_ready: false,
         };
         let (r, _ended) = Readiness::new(settings, Arc::new(Metrics::new()));
         let serving = Serving::Available {

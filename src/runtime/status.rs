@@ -48,6 +48,9 @@ pub struct Observed<'a> {
     pub apply_error: Option<(String, String)>,
     /// What the MCP probe found (the `McpReady` condition and `status.mcp`).
     pub mcp: McpObservation,
+    /// Whether `Ready` (and the phase Running) also needs the MCP probe's answer
+    /// (`MCP_RUNTIME_MCP_PROBE_GATES_READY`).
+    pub mcp_gates_ready: bool,
 }
 
 /// Derives the status; `previous` keeps transition times of unchanged conditions.
@@ -197,13 +200,32 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
         );
         Phase::Stopped
     } else if ready >= wanted && rolled_out && problem.is_none() {
-        cond(
-            "Ready",
-            "True",
-            "AllReplicasReady",
-            format!("{ready}/{wanted} replicas ready"),
-        );
-        Phase::Running
+        // Gated: ready pods are not enough; the server must have answered over MCP (servers
+        // with nothing to probe, or with probes off, are not held back).
+        match &o.mcp {
+            McpObservation::Probing if o.mcp_gates_ready => {
+                cond(
+                    "Ready",
+                    "False",
+                    "McpProbing",
+                    format!("{ready}/{wanted} replicas ready; waiting for an MCP initialize"),
+                );
+                Phase::Starting
+            }
+            McpObservation::Failed(f) if o.mcp_gates_ready => {
+                cond("Ready", "False", f.reason(), f.to_string());
+                Phase::Degraded
+            }
+            _ => {
+                cond(
+                    "Ready",
+                    "True",
+                    "AllReplicasReady",
+                    format!("{ready}/{wanted} replicas ready"),
+                );
+                Phase::Running
+            }
+        }
     } else if let Some(p) = &problem {
         cond("Ready", "False", &p.reason, p.message.clone());
         if terminal {
@@ -418,6 +440,7 @@ mod tests {
             secret_name: None,
             apply_error: None,
             mcp: McpObservation::Probing,
+            mcp_gates_ready: false,
         }
     }
 
@@ -593,6 +616,49 @@ mod tests {
             assert_eq!(s.mcp, None, "status.mcp only while McpReady is True");
             check_schema(&s);
         }
+    }
+
+    #[test]
+    fn a_gated_ready_waits_for_the_mcp_answer() {
+        use crate::runtime::mcp_probe::{McpInfo, ProbeFailure};
+        let d = deployment(1, 1);
+        let mut o = observed(Some(&d), vec![]);
+        o.mcp_gates_ready = true;
+        let ready = |s: &McpServerStatus| {
+            let c = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+            (s.phase, c.status.clone(), c.reason.clone())
+        };
+        let s = derive(&o, None, &now());
+        assert_eq!(
+            ready(&s),
+            (Phase::Starting, "False".into(), "McpProbing".into())
+        );
+        o.mcp = McpObservation::Failed(ProbeFailure::NotMcp("HTTP 404".into()));
+        let s = derive(&o, None, &now());
+        assert_eq!(
+            ready(&s),
+            (Phase::Degraded, "False".into(), "NotMcp".into())
+        );
+        check_schema(&s);
+        o.mcp = McpObservation::Answered(McpInfo {
+            protocol_version: "2025-06-18".into(),
+            server_name: "s".into(),
+            server_version: String::new(),
+            capabilities: vec![],
+            tools: None,
+        });
+        let s = derive(&o, None, &now());
+        assert_eq!(
+            ready(&s),
+            (Phase::Running, "True".into(), "AllReplicasReady".into())
+        );
+        // Nothing to probe: not held back.
+        o.mcp = McpObservation::NoEndpoint;
+        assert_eq!(derive(&o, None, &now()).phase, Phase::Running);
+        // Not gated: the same failure leaves the server Running.
+        o.mcp_gates_ready = false;
+        o.mcp = McpObservation::Failed(ProbeFailure::NotMcp("HTTP 404".into()));
+        assert_eq!(derive(&o, None, &now()).phase, Phase::Running);
     }
 
     #[test]

@@ -176,6 +176,7 @@ where
 pub struct Runtime {
     pub ns: TestNamespace,
     pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
+    config: mcp_runtime::config::RuntimeConfig,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -216,7 +217,17 @@ pub fn runtime_config(namespace: &str) -> mcp_runtime::config::RuntimeConfig {
 
 impl Runtime {
     pub async fn new(test: &str) -> Runtime {
+        Runtime::new_with(test, |_| {}).await
+    }
+
+    /// Like [`Runtime::new`], with the controller's settings changed by `change`.
+    pub async fn new_with(
+        test: &str,
+        change: impl FnOnce(&mut mcp_runtime::config::RuntimeConfig),
+    ) -> Runtime {
         let ns = TestNamespace::new(test).await;
+        let mut config = runtime_config(&ns.name);
+        change(&mut config);
         install_crd(&ns.client).await;
         let manager = mcp_runtime::runtime::manager::McpServerRuntimeManager::new(
             ns.client.clone(),
@@ -225,6 +236,7 @@ impl Runtime {
         let mut rt = Runtime {
             ns,
             manager,
+            config,
             stop: None,
             task: None,
         };
@@ -235,7 +247,7 @@ impl Runtime {
     pub fn start_controller(&mut self) {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.ns.client.clone();
-        let config = runtime_config(&self.ns.name);
+        let config = self.config.clone();
         self.task = Some(tokio::spawn(async move {
             mcp_runtime::runtime::controller::run(
                 client,
