@@ -866,3 +866,70 @@ async fn with_the_gate_on_ready_means_the_server_answered_over_mcp() {
     rt.wait_status("plain-stdio", 60, "running", |s| s.phase == Phase::Running)
         .await;
 }
+
+/// Counts how often the controller runs the policies and asks for their revision (once per
+/// reconcile that gets that far).
+#[derive(Default)]
+struct CountingPolicies {
+    runs: std::sync::atomic::AtomicUsize,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl mcp_runtime::runtime::controller::PolicyChain for CountingPolicies {
+    fn apply(
+        &self,
+        _server: &mcp_runtime::crd::McpServer,
+        _manifests: &mut mcp_runtime::render::Manifests,
+    ) -> Result<Value, mcp_runtime::runtime::controller::PolicyRejection> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Value::Null)
+    }
+
+    fn revision(&self) -> Option<u64> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(0)
+    }
+}
+
+#[tokio::test]
+async fn reconciles_with_unchanged_inputs_run_no_policies() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let counting = std::sync::Arc::new(CountingPolicies::default());
+    let rt = Runtime::new_with_policies("memo", |_| {}, counting.clone()).await;
+    rt.manager.create(&http_server("memo", "v")).await.unwrap();
+    rt.wait_status("memo", 60, "probed", |s| {
+        s.phase == Phase::Running
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+    })
+    .await;
+    let (runs, asked) = (counting.runs.load(SeqCst), counting.asked.load(SeqCst));
+    assert!(runs >= 1);
+
+    // The probe's retry (5 s after its failure) and a label added to the McpServer both
+    // reconcile it; neither changes what is rendered, so the policies do not run.
+    rt.mcps()
+        .patch(
+            "memo",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+        )
+        .await
+        .unwrap();
+    let reconciled = eventually(15, || async { counting.asked.load(SeqCst) >= asked + 2 }).await;
+    assert!(reconciled, "the server was reconciled again");
+    assert_eq!(
+        counting.runs.load(SeqCst),
+        runs,
+        "no policy run for unchanged inputs"
+    );
+
+    // A spec change does run them (once per changed input).
+    rt.manager
+        .update(&http_server("memo", "v2"), None)
+        .await
+        .unwrap();
+    let ran = eventually(10, || async { counting.runs.load(SeqCst) > runs }).await;
+    assert!(ran, "a changed server runs the policies");
+}

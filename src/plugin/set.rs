@@ -5,6 +5,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +20,8 @@ use crate::runtime::controller::{PolicyChain, PolicyRejection};
 pub struct PluginSet {
     dir: Option<PathBuf>,
     current: RwLock<Arc<Chain>>,
+    /// Counts the sets swapped in (see [`PolicyChain::revision`]).
+    revision: AtomicU64,
     fingerprint: Mutex<u64>,
     last_error: RwLock<Option<String>>,
     metrics: Option<Arc<Metrics>>,
@@ -30,6 +33,7 @@ impl PluginSet {
         PluginSet {
             dir: None,
             current: RwLock::new(Arc::new(Chain::default())),
+            revision: AtomicU64::new(0),
             fingerprint: Mutex::new(0),
             last_error: RwLock::new(None),
             metrics: None,
@@ -45,6 +49,7 @@ impl PluginSet {
         Ok(PluginSet {
             dir: Some(dir.to_path_buf()),
             current: RwLock::new(Arc::new(chain)),
+            revision: AtomicU64::new(0),
             fingerprint: Mutex::new(fingerprint(dir)),
             last_error: RwLock::new(None),
             metrics,
@@ -72,6 +77,7 @@ impl PluginSet {
                 let n = chain.plugins().len();
                 if let Ok(mut c) = self.current.write() {
                     *c = Arc::new(chain);
+                    self.revision.fetch_add(1, Ordering::SeqCst);
                 }
                 if let Ok(mut e) = self.last_error.write() {
                     *e = None;
@@ -152,6 +158,16 @@ impl PolicyChain for PluginSet {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// The set's revision, or `None` while a webhook policy is loaded: a webhook may answer
+    /// differently for the same input, so every reconcile asks it again.
+    fn revision(&self) -> Option<u64> {
+        let chain = self.chain();
+        if chain.plugins().iter().any(|p| p.manifest.webhook.is_some()) {
+            return None;
+        }
+        Some(self.revision.load(Ordering::SeqCst))
     }
 }
 

@@ -53,6 +53,15 @@ pub trait PolicyChain: Send + Sync {
         server: &McpServer,
         manifests: &mut Manifests,
     ) -> Result<serde_json::Value, PolicyRejection>;
+
+    /// `Some(revision)` when the chain's output depends only on its input and on the loaded
+    /// set, which `revision` identifies (sandboxed plugins see no clock, network or
+    /// randomness); `None` when it may answer differently at any time (a webhook). With
+    /// `Some`, a reconcile whose inputs are those of the last apply skips rendering and the
+    /// chain (a probe result, a reference re-check or a pod event costs no policy run).
+    fn revision(&self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 /// Why the policies refused a server: `PolicyDenied` (a plugin said no) or `PolicyFailed`
@@ -90,17 +99,46 @@ pub struct Context {
     pub policies: Arc<dyn PolicyChain>,
     pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<String, u32>>,
-    /// Per server: the hash of the manifests last applied and what the cluster held after.
-    /// A reconcile whose manifests hash the same while the cached Deployment's generation and
-    /// Service's resourceVersion are still the ones we left skips the apply: pod and status
-    /// churn then costs no write. Anyone changing the Deployment's spec, the Service, or
-    /// deleting either makes them differ, and the next reconcile restores them. After a
-    /// restart the memo is empty and every server is applied once.
-    applied: Mutex<HashMap<String, (String, Applied)>>,
+    /// Per server: what the last apply was made from, the hash of the manifests applied, and
+    /// what the cluster held after. A reconcile whose manifests hash the same while the cached
+    /// Deployment's generation and the Service's and NetworkPolicy's resourceVersions are still
+    /// the ones we left skips the apply: pod and status churn then costs no write. With the
+    /// same inputs too (server, pod-template inputs, a deterministic policy set), it also skips
+    /// rendering and the policies. Anyone changing the Deployment's spec, the Service or the
+    /// NetworkPolicy, or deleting one, makes them differ, and the next reconcile restores them.
+    /// After a restart the memo is empty and every server is applied once.
+    applied: Mutex<HashMap<String, Memo>>,
     /// The MCP probe schedule (the `McpReady` condition).
     readiness: Readiness,
     /// Whether `Ready` waits for the MCP probe's answer.
     mcp_gates_ready: bool,
+}
+
+/// What the last successful apply of a server was made from and left behind.
+#[derive(Clone, Debug)]
+struct Memo {
+    /// Hash of the manifests applied (after the policies).
+    desired: String,
+    /// Hash of what they were made from (server, pod-template inputs, policy revision);
+    /// `None` when the policies may answer differently for the same input.
+    input: Option<String>,
+    left: Applied,
+}
+
+impl Memo {
+    /// Whether the cluster still holds what this apply left (nobody changed or deleted it).
+    fn intact(
+        &self,
+        deployment: Option<&Deployment>,
+        service: Option<&PartialObjectMeta<Service>>,
+        policy: Option<&PartialObjectMeta<NetworkPolicy>>,
+    ) -> bool {
+        deployment.and_then(|d| d.metadata.generation) == self.left.deployment_generation
+            && service.and_then(|s| s.metadata.resource_version.clone())
+                == self.left.service_version
+            && policy.and_then(|p| p.metadata.resource_version.clone())
+                == self.left.network_policy_version
+    }
 }
 
 /// How often memos of deleted servers are dropped (deleted servers are not reconciled again).
@@ -314,6 +352,33 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
             return Ok(Action::requeue(super::references::RECHECK));
         }
     }
+    let live_deployment = ctx
+        .deployments
+        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
+    let live_service = ctx
+        .services
+        .get(&ObjectRef::new(&names.service).within(&ctx.namespace));
+    let live_policy = ctx
+        .network_policies
+        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
+    let memo = ctx.applied.lock().ok().and_then(|m| m.get(&name).cloned());
+    let intact = memo.as_ref().is_some_and(|m| {
+        m.intact(
+            live_deployment.as_deref(),
+            live_service.as_deref(),
+            live_policy.as_deref(),
+        )
+    });
+    let mut input = ctx
+        .policies
+        .revision()
+        .map(|revision| input_hash(&mcp, &spec, &extra, revision));
+    if intact && input.is_some() && memo.as_ref().and_then(|m| m.input.as_ref()) == input.as_ref() {
+        // Same inputs as the last apply, and the cluster still holds its result.
+        let next_probe = report(&mcp, &ctx, &names, &spec, Acceptance::Accepted, None).await?;
+        ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
+        return Ok(next_action(recheck, next_probe));
+    }
     let mut manifests = match render_with(&spec, names.clone(), &ctx.render, extra) {
         Ok(m) => m,
         Err(e) => {
@@ -347,6 +412,14 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     manifests = policed_manifests;
     match result {
         Ok(report_value) if !report_value.is_null() => {
+            // A failure let through (`ignore`) is not the policy's answer: not memoized, so
+            // the next reconcile runs the chain again and a recovered policy applies.
+            if report_value["ignored_errors"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+            {
+                input = None;
+            }
             tracing::debug!(report = %report_value, "policies applied")
         }
         Ok(_) => {}
@@ -373,29 +446,7 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
         .controller_owner_ref(&())
         .ok_or_else(|| Error::NotFound(name.clone()))?;
     let desired = manifest_hash(&manifests, &owner);
-    let live_deployment = ctx
-        .deployments
-        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
-    let live_service = ctx
-        .services
-        .get(&ObjectRef::new(&names.service).within(&ctx.namespace));
-    let live_policy = ctx
-        .network_policies
-        .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
-    let memo = ctx.applied.lock().ok().and_then(|m| m.get(&name).cloned());
-    let unchanged = memo.is_some_and(|(hash, left)| {
-        hash == desired
-            && live_deployment.as_ref().and_then(|d| d.metadata.generation)
-                == left.deployment_generation
-            && live_service
-                .as_ref()
-                .and_then(|s| s.metadata.resource_version.clone())
-                == left.service_version
-            && live_policy
-                .as_ref()
-                .and_then(|p| p.metadata.resource_version.clone())
-                == left.network_policy_version
-    });
+    let unchanged = intact && memo.is_some_and(|m| m.desired == desired);
     let applied: Result<(), Error> = if unchanged {
         Ok(())
     } else {
@@ -416,7 +467,14 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
                 )
                 .await?;
             if let Ok(mut m) = ctx.applied.lock() {
-                m.insert(name.clone(), (desired, left));
+                m.insert(
+                    name.clone(),
+                    Memo {
+                        desired,
+                        input,
+                        left,
+                    },
+                );
             }
             Ok(())
         }
@@ -430,11 +488,33 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     applied?;
     ctx.failures.lock().map(|mut f| f.remove(&name)).ok();
     ctx.metrics.kubernetes.ok();
+    Ok(next_action(recheck, next_probe))
+}
+
+/// Requeue for the earlier of the reference re-check and the next MCP probe, if any.
+fn next_action(recheck: bool, next_probe: Option<Duration>) -> Action {
     let recheck = recheck.then_some(super::references::RECHECK);
-    Ok(match recheck.into_iter().chain(next_probe).min() {
+    match recheck.into_iter().chain(next_probe).min() {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
-    })
+    }
+}
+
+/// What rendering and the policies are made from: the server (spec, identity), the
+/// pod-template inputs from the cluster, and the policy set's revision.
+fn input_hash(
+    mcp: &McpServer,
+    spec: &crate::crd::McpServerSpec,
+    extras: &Extras,
+    revision: u64,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(mcp.metadata.uid.as_deref().unwrap_or_default().as_bytes());
+    h.update(serde_json::to_vec(spec).unwrap_or_default());
+    h.update(serde_json::to_vec(&extras.template_annotations).unwrap_or_default());
+    h.update(revision.to_le_bytes());
+    hex::encode(h.finalize())
 }
 
 fn manifest_hash(

@@ -177,6 +177,7 @@ pub struct Runtime {
     pub ns: TestNamespace,
     pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
     config: mcp_runtime::config::RuntimeConfig,
+    policies: std::sync::Arc<dyn mcp_runtime::runtime::controller::PolicyChain>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -225,6 +226,20 @@ impl Runtime {
         test: &str,
         change: impl FnOnce(&mut mcp_runtime::config::RuntimeConfig),
     ) -> Runtime {
+        Runtime::new_with_policies(
+            test,
+            change,
+            std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+        )
+        .await
+    }
+
+    /// Like [`Runtime::new_with`], with a policy chain of the test's own.
+    pub async fn new_with_policies(
+        test: &str,
+        change: impl FnOnce(&mut mcp_runtime::config::RuntimeConfig),
+        policies: std::sync::Arc<dyn mcp_runtime::runtime::controller::PolicyChain>,
+    ) -> Runtime {
         let ns = TestNamespace::new(test).await;
         let mut config = runtime_config(&ns.name);
         change(&mut config);
@@ -237,6 +252,7 @@ impl Runtime {
             ns,
             manager,
             config,
+            policies,
             stop: None,
             task: None,
         };
@@ -248,11 +264,12 @@ impl Runtime {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.ns.client.clone();
         let config = self.config.clone();
+        let policies = self.policies.clone();
         self.task = Some(tokio::spawn(async move {
             mcp_runtime::runtime::controller::run(
                 client,
                 &config,
-                std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+                policies,
                 std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
                 async move {
                     let _ = rx.await;
