@@ -86,9 +86,7 @@ async fn full_lifecycle_on_real_objects() {
     // resolve here, so the probe says NotReachable, and nothing else changes.
     let m = rt
         .wait_status("github", 30, "an MCP probe result", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+            support::has_condition(s, "McpReady", "NotReachable")
         })
         .await;
     let mcp_ready = support::condition(m.clone(), "McpReady");
@@ -599,9 +597,7 @@ async fn hand_edits_of_managed_objects_are_undone() {
         .unwrap();
     let m = rt
         .wait_status("drift", 30, "own Secret missing", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Accepted" && c.reason == "MissingReference")
+            support::has_condition(s, "Accepted", "MissingReference")
         })
         .await;
     let accepted = support::condition(m, "Accepted");
@@ -631,9 +627,7 @@ async fn a_missing_referenced_secret_blocks_then_heals_and_its_rotation_rolls_th
     rt.manager.create(&doc).await.unwrap();
     let m = rt
         .wait_status("refd", 60, "not accepted", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Accepted" && c.reason == "MissingReference")
+            support::has_condition(s, "Accepted", "MissingReference")
         })
         .await;
     let accepted = support::condition(m, "Accepted");
@@ -826,9 +820,7 @@ async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server
     // And it is probed like one (unreachable from here: the Pods are simulated).
     let m = rt
         .wait_status("files", 30, "an MCP probe result", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+            support::has_condition(s, "McpReady", "NotReachable")
         })
         .await;
     assert!(
@@ -846,10 +838,7 @@ async fn with_the_gate_on_ready_means_the_server_answered_over_mcp() {
     rt.manager.create(&http_server("gated", "v")).await.unwrap();
     let m = rt
         .wait_status("gated", 60, "held back by the MCP probe", |s| {
-            s.phase == Phase::Degraded
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.reason == "NotReachable")
+            s.phase == Phase::Degraded && support::has_condition(s, "Ready", "NotReachable")
         })
         .await;
     let status = m.status.clone().unwrap();
@@ -898,10 +887,7 @@ async fn reconciles_with_unchanged_inputs_run_no_policies() {
     let rt = Runtime::new_with_policies("memo", |_| {}, counting.clone()).await;
     rt.manager.create(&http_server("memo", "v")).await.unwrap();
     rt.wait_status("memo", 60, "probed", |s| {
-        s.phase == Phase::Running
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable")
+        s.phase == Phase::Running && support::has_condition(s, "McpReady", "NotReachable")
     })
     .await;
     let (runs, asked) = (counting.runs.load(SeqCst), counting.asked.load(SeqCst));

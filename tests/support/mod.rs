@@ -352,6 +352,18 @@ pub fn example(file: &str) -> serde_json::Value {
 }
 
 /// The condition of `type_` in a server's status (panics when absent: tests expect it).
+/// Whether `status` has the condition `type_` with `reason`.
+pub fn has_condition(
+    status: &mcp_runtime::crd::McpServerStatus,
+    type_: &str,
+    reason: &str,
+) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.reason == reason)
+}
+
 pub fn condition(
     m: mcp_runtime::crd::McpServer,
     type_: &str,
