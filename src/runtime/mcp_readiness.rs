@@ -109,14 +109,13 @@ impl Readiness {
             return (McpObservation::Disabled, None);
         }
         let (endpoint, revision) = match serving {
-            Serving::NoEndpoint | Serving::NotServing => {
+            Serving::NoEndpoint => {
                 self.forget(&server.name);
-                let observed = if serving == Serving::NoEndpoint {
-                    McpObservation::NoEndpoint
-                } else {
-                    McpObservation::NotServing
-                };
-                return (observed, None);
+                return (McpObservation::NoEndpoint, None);
+            }
+            Serving::NotServing => {
+                self.forget(&server.name);
+                return (McpObservation::NotServing, None);
             }
             Serving::Available { endpoint, revision } => (endpoint, revision),
         };
