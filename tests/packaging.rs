@@ -167,6 +167,8 @@ fn bad_values_are_refused_with_their_path() {
         ("replicaCount=-1", "/replicaCount"),
         ("logFormat=xml", "/logFormat"),
         ("apiToken.secretName=Not_A_Name", "/apiToken/secretName"),
+        ("mcpProbe.timeoutSeconds=0", "/mcpProbe/timeoutSeconds"),
+        ("network.mode=open", "/network/mode"),
     ] {
         let chart = chart();
         let (ok, _, err) = tools::run(
@@ -238,6 +240,10 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "plugins.existingClaim=policies",
             "--set",
             "metrics.requireAuth=true",
+            "--set",
+            "mcpProbe.intervalSeconds=0",
+            "--set",
+            "network.mode=restricted",
         ],
     ] {
         let rendered = helm_template(&ns.name, &values);
@@ -260,6 +266,19 @@ async fn helm_template_is_accepted_by_the_api_server() {
         assert_eq!(
             env.contains(&"MCP_RUNTIME_TLS_CERT"),
             values.iter().any(|v| v.starts_with("tls.")),
+            "{values:?}"
+        );
+        // Optional settings appear only when set (0 is a setting: probes off).
+        assert_eq!(
+            env.contains(&"MCP_RUNTIME_MCP_PROBE_INTERVAL"),
+            values
+                .iter()
+                .any(|v| v.starts_with("mcpProbe.intervalSeconds")),
+            "{values:?}"
+        );
+        assert_eq!(
+            env.contains(&"MCP_RUNTIME_NETWORK_POLICY"),
+            values.iter().any(|v| v.starts_with("network.mode")),
             "{values:?}"
         );
     }
