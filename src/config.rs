@@ -460,14 +460,13 @@ impl Settings {
             },
             log_format,
             reconcile_concurrency: self.reconcile_concurrency.unwrap_or(16),
-            mcp_probe: McpProbeSettings {
-                interval_seconds: self
-                    .mcp_probe_interval
-                    .unwrap_or(McpProbeSettings::default().interval_seconds),
-                timeout_seconds: self
-                    .mcp_probe_timeout
-                    .unwrap_or(McpProbeSettings::default().timeout_seconds),
-                gates_ready: self.mcp_probe_gates_ready.unwrap_or(false),
+            mcp_probe: {
+                let d = McpProbeSettings::default();
+                McpProbeSettings {
+                    interval_seconds: self.mcp_probe_interval.unwrap_or(d.interval_seconds),
+                    timeout_seconds: self.mcp_probe_timeout.unwrap_or(d.timeout_seconds),
+                    gates_ready: self.mcp_probe_gates_ready.unwrap_or(d.gates_ready),
+                }
             },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();

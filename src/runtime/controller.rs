@@ -508,25 +508,33 @@ fn input_hash(
     extras: &Extras,
     revision: u64,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(mcp.metadata.uid.as_deref().unwrap_or_default().as_bytes());
-    h.update(serde_json::to_vec(spec).unwrap_or_default());
-    h.update(serde_json::to_vec(&extras.template_annotations).unwrap_or_default());
-    h.update(revision.to_le_bytes());
-    hex::encode(h.finalize())
+    sha256_hex(&[
+        mcp.metadata.uid.as_deref().unwrap_or_default().as_bytes(),
+        &serde_json::to_vec(spec).unwrap_or_default(),
+        &serde_json::to_vec(&extras.template_annotations).unwrap_or_default(),
+        &revision.to_le_bytes(),
+    ])
 }
 
 fn manifest_hash(
     manifests: &Manifests,
     owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
 ) -> String {
+    sha256_hex(&[
+        &serde_json::to_vec(&manifests.deployment).unwrap_or_default(),
+        &serde_json::to_vec(&manifests.service).unwrap_or_default(),
+        &serde_json::to_vec(&manifests.network_policy).unwrap_or_default(),
+        owner.uid.as_bytes(),
+    ])
+}
+
+/// SHA-256 of `parts` in order, as hex.
+fn sha256_hex(parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&manifests.deployment).unwrap_or_default());
-    h.update(serde_json::to_vec(&manifests.service).unwrap_or_default());
-    h.update(serde_json::to_vec(&manifests.network_policy).unwrap_or_default());
-    h.update(owner.uid.as_bytes());
+    for part in parts {
+        h.update(part);
+    }
     hex::encode(h.finalize())
 }
 

@@ -119,7 +119,6 @@ impl K8sDeployment {
         owner: &OwnerReference,
         exists: Existing,
     ) -> Result<Applied> {
-        let service_exists = exists.service;
         let mut applied = Applied::default();
         let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
         let mut deployment = manifests.deployment.clone();
@@ -161,7 +160,7 @@ impl K8sDeployment {
                 }
                 applied.service_version = live.metadata.resource_version;
             }
-            None if service_exists => {
+            None if exists.service => {
                 match self
                     .api::<Service>()
                     .delete(&self.names.service, &DeleteParams::default())

@@ -86,12 +86,12 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<McpInfo, ProbeFailure>
     let result = client.run();
     client.close();
     // The endpoint goes in front of every message: "what could not be reached" comes first.
-    result.map_err(|f| match f {
-        ProbeFailure::NotReachable(m) => ProbeFailure::NotReachable(format!("{endpoint}: {m}")),
-        ProbeFailure::NotMcp(m) => ProbeFailure::NotMcp(format!("{endpoint}: {m}")),
-        ProbeFailure::InitializeError(m) => {
-            ProbeFailure::InitializeError(format!("{endpoint}: {m}"))
-        }
+    result.map_err(|mut f| {
+        let (ProbeFailure::NotReachable(m)
+        | ProbeFailure::NotMcp(m)
+        | ProbeFailure::InitializeError(m)) = &mut f;
+        *m = format!("{endpoint}: {m}");
+        f
     })
 }
 
@@ -446,7 +446,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -514,12 +514,17 @@ mod tests {
         assert_eq!(initialize_result(&bad).unwrap_err().reason(), "NotMcp");
     }
 
-    #[test]
-    fn nothing_listening_is_not_reachable() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+    /// A loopback port nothing listens on (bound, then released).
+    pub(crate) fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn nothing_listening_is_not_reachable() {
+        let port = closed_port();
         let failure = probe(
             &format!("http://127.0.0.1:{port}/mcp"),
             Duration::from_secs(2),

@@ -262,10 +262,7 @@ mod tests {
             gates_ready: false,
         };
         let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()));
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        let closed = crate::runtime::mcp_probe::tests::closed_port();
         let serving = || Serving::Available {
             endpoint: format!("http://127.0.0.1:{closed}/mcp"),
             revision: "1".into(),
