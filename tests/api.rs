@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use mcp_runtime::api::{self, AppState, Tokens};
 use mcp_runtime::metrics::Metrics;
 use mcp_runtime::render::RenderContext;
@@ -220,6 +221,44 @@ async fn lifecycle_through_http() {
         assert_eq!(s, StatusCode::ACCEPTED, "{verb}: {body}");
         wait_phase(&a, "weather", phase).await;
     }
+    // The restart rolls a new pod in; the server stays Running throughout (the old pod serves
+    // until the new one is ready), so every status read during the rollout says Running.
+    let deployments = a.rt.ns.api::<Deployment>();
+    let mut rolled = false;
+    for _ in 0..150 {
+        let (_, _, body) = call(
+            &a.router,
+            Method::GET,
+            "/v1/servers/weather/status",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(
+            body["status"]["phase"], "Running",
+            "during the restart: {body}"
+        );
+        let d = deployments.get("mcp-weather").await.unwrap();
+        let annotated = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .is_some_and(|a| a.contains_key("mcp-runtime.dev/restarted-at"));
+        let st = d.status.unwrap_or_default();
+        if annotated
+            && st.observed_generation == d.metadata.generation
+            && st.updated_replicas == Some(1)
+            && st.replicas == Some(1)
+            && st.ready_replicas == Some(1)
+        {
+            rolled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(rolled, "the restart rolled the pod template out");
+    wait_phase(&a, "weather", "Running").await;
 
     let (s, _, events) = call(
         &a.router,

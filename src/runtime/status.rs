@@ -155,7 +155,23 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
         message: message.clone(),
         ..Default::default()
     });
-    let problem = apply_problem.or(replica_failure).or(pod_problem);
+    // A rollout the Deployment controller gave up on (`progressDeadlineSeconds` passed): the
+    // schema's "a rollout is stuck", Degraded while old pods still serve.
+    let stuck = dstatus
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter().find(|c| {
+                c.type_ == "Progressing"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            })
+        })
+        .map(|c| LastError {
+            reason: "ProgressDeadlineExceeded".into(),
+            message: c.message.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+    let problem = apply_problem.or(replica_failure).or(pod_problem).or(stuck);
 
     // Available
     let available = dstatus.and_then(|s| s.available_replicas).unwrap_or(0);
@@ -199,7 +215,10 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
             format!("{total} pod(s) still terminating"),
         );
         Phase::Stopped
-    } else if ready >= wanted && rolled_out && problem.is_none() {
+    } else if ready >= wanted && problem.is_none() {
+        // All wanted replicas serve. A rollout in progress (a restart, a new spec) keeps the
+        // server Running: the old pods serve until new ones are ready, and the Progressing
+        // condition says RollingOut. Only a stuck or failing rollout is a problem (above).
         // Gated: ready pods are not enough; the server must have answered over MCP (servers
         // with nothing to probe, or with probes off, are not held back).
         match &o.mcp {
@@ -217,11 +236,16 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
                 Phase::Degraded
             }
             _ => {
+                let rolling = if rolled_out {
+                    String::new()
+                } else {
+                    format!("; rolling out, {updated}/{wanted} updated")
+                };
                 cond(
                     "Ready",
                     "True",
                     "AllReplicasReady",
-                    format!("{ready}/{wanted} replicas ready"),
+                    format!("{ready}/{wanted} replicas ready{rolling}"),
                 );
                 Phase::Running
             }
@@ -464,6 +488,60 @@ mod tests {
         );
         assert_eq!(s.observed_generation, Some(3));
         check_schema(&s);
+    }
+
+    /// A restart's rollout: the old pod is ready, the new one not yet. The server serves, so it
+    /// stays Running (it read Degraded for a moment before, which broke `phase=Running` counts).
+    #[test]
+    fn a_healthy_rollout_stays_running() {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "mcp-x", "generation": 3},
+            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1,
+                       "readyReplicas": 1, "availableReplicas": 1}
+        }))
+        .unwrap();
+        let old = pod(json!({"phase": "Running"}));
+        let new = pod(json!({"phase": "Pending"}));
+        let s = derive(&observed(Some(&d), vec![&old, &new]), None, &now());
+        assert_eq!(s.phase, Phase::Running);
+        assert!(has(&s, "Progressing", "True", "RollingOut"));
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "True");
+        assert!(
+            ready.message.contains("rolling out, 1/1 updated"),
+            "{}",
+            ready.message
+        );
+        check_schema(&s);
+    }
+
+    /// A rollout past its progress deadline is the schema's "stuck rollout": Degraded while the
+    /// old pod still serves, with the Deployment's own message.
+    #[test]
+    fn a_stuck_rollout_is_degraded() {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "mcp-x", "generation": 3},
+            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1,
+                       "readyReplicas": 1, "availableReplicas": 1,
+                       "conditions": [{"type": "Progressing", "status": "False",
+                                       "reason": "ProgressDeadlineExceeded",
+                                       "message": "ReplicaSet \"mcp-x-2\" has timed out progressing."}]}
+        }))
+        .unwrap();
+        let old = pod(json!({"phase": "Running"}));
+        let s = derive(&observed(Some(&d), vec![&old]), None, &now());
+        assert_eq!(s.phase, Phase::Degraded);
+        let e = s.last_error.clone().unwrap();
+        assert_eq!(e.reason, "ProgressDeadlineExceeded");
+        assert!(e.message.contains("timed out progressing"), "{}", e.message);
+        assert!(has(&s, "Ready", "False", "ProgressDeadlineExceeded"));
+        check_schema(&s);
+    }
+
+    fn has(s: &McpServerStatus, type_: &str, status: &str, reason: &str) -> bool {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == status && c.reason == reason)
     }
 
     #[test]
