@@ -919,3 +919,51 @@ async fn reconciles_with_unchanged_inputs_run_no_policies() {
     let ran = eventually(10, || async { counting.runs.load(SeqCst) > runs }).await;
     assert!(ran, "a changed server runs the policies");
 }
+
+/// The own-Secret check trusts the watch cache only when the cache holds the Secret. Right after
+/// a create the cache may not have seen it yet; one GET then tells "not seen yet" (wait for the
+/// watch) from "gone" (MissingReference), so a new server never flashes a missing reference.
+#[tokio::test]
+async fn own_secret_not_yet_in_the_cache_is_not_missing() {
+    use mcp_runtime::runtime::references::{Checked, OwnSecret, check};
+    let ns = support::TestNamespace::new("unseen").await;
+    let spec: mcp_runtime::crd::McpServerSpec = serde_json::from_value(json!({
+        "name": "Unseen", "image": "ghcr.io/example/unseen:1",
+        "transport": {"type": "stdio"},
+        "env": [{"name": "API_KEY",
+                 "secretKeyRef": {"name": "mcp-unseen-secrets", "key": "API_KEY"}}]
+    }))
+    .unwrap();
+    let own = |exists| OwnSecret {
+        name: "mcp-unseen-secrets",
+        exists,
+    };
+    let checked = check(&ns.client, &ns.name, &spec, own(false))
+        .await
+        .unwrap();
+    match checked {
+        Checked::Missing(m) => assert!(m[0].contains("mcp-unseen-secrets"), "{m:?}"),
+        other => panic!("no Secret anywhere is missing, got {other:?}"),
+    }
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "mcp-unseen-secrets"},
+        "stringData": {"API_KEY": "k-unseen"}
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    assert_eq!(
+        check(&ns.client, &ns.name, &spec, own(false))
+            .await
+            .unwrap(),
+        Checked::Unseen,
+        "in the API server but not in the cache: wait for the watch"
+    );
+    assert_eq!(
+        check(&ns.client, &ns.name, &spec, own(true)).await.unwrap(),
+        Checked::Resolved(None),
+        "in the cache: no request, nothing else to check"
+    );
+}

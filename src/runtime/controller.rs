@@ -143,6 +143,9 @@ impl Memo {
 
 /// How often memos of deleted servers are dropped (deleted servers are not reconciled again).
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
+/// When a server's own Secret exists but the watch has not delivered it yet: look again after
+/// this long if the watch event has not already done so.
+const UNSEEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs the controller until `shutdown` completes (then in-flight reconciles finish).
 pub async fn run(
@@ -351,6 +354,8 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
             report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
             return Ok(Action::requeue(super::references::RECHECK));
         }
+        // The Secret watch triggers the next reconcile; the requeue is only a backstop.
+        super::references::Checked::Unseen => return Ok(Action::requeue(UNSEEN_RETRY)),
     }
     let live_deployment = ctx
         .deployments

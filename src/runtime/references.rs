@@ -89,6 +89,10 @@ pub enum Checked {
     Resolved(Option<String>),
     /// What is missing, e.g. `Secret github-token (key token)`.
     Missing(Vec<String>),
+    /// The server's own Secret exists, but the watch cache has not seen it yet (it is written
+    /// just after the McpServer). Nothing is wrong: wait for the watch instead of reporting a
+    /// missing reference for a moment.
+    Unseen,
 }
 
 /// The server's own Secret (where the API put its `secretValue`s, referred to by
@@ -113,6 +117,12 @@ pub async fn check(
         .into_iter()
         .partition(|r| r.kind == Kind::Secret && r.name == own.name);
     if !own_refs.is_empty() && !own.exists {
+        // The cache is behind the API server right after a create: one metadata GET tells a
+        // Secret not yet seen from one that is gone (only then, so an idle fleet makes none).
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        if secrets.get_metadata_opt(own.name).await?.is_some() {
+            return Ok(Checked::Unseen);
+        }
         return Ok(Checked::Missing(vec![format!(
             "Secret {} (the server's own: its values exist nowhere else; send the server's \
              secret values again)",
