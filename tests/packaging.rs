@@ -169,6 +169,14 @@ fn bad_values_are_refused_with_their_path() {
         ("apiToken.secretName=Not_A_Name", "/apiToken/secretName"),
         ("mcpProbe.timeoutSeconds=0", "/mcpProbe/timeoutSeconds"),
         ("network.mode=open", "/network/mode"),
+        (
+            "network.platformPodLabels.app=two words",
+            "/network/platformPodLabels/app",
+        ),
+        (
+            "network.platformNamespaceLabels.Bad_/x=y",
+            "/network/platformNamespaceLabels",
+        ),
     ] {
         let chart = chart();
         let (ok, _, err) = tools::run(
@@ -244,6 +252,12 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "mcpProbe.intervalSeconds=0",
             "--set",
             "network.mode=restricted",
+            "--set",
+            "network.platformPodLabels.app=platform",
+            "--set",
+            "network.platformPodLabels.tier=web",
+            "--set",
+            "network.platformNamespaceLabels.kubernetes\\.io/metadata\\.name=platform",
         ],
     ] {
         let rendered = helm_template(&ns.name, &values);
@@ -279,6 +293,26 @@ async fn helm_template_is_accepted_by_the_api_server() {
         assert_eq!(
             env.contains(&"MCP_RUNTIME_NETWORK_POLICY"),
             values.iter().any(|v| v.starts_with("network.mode")),
+            "{values:?}"
+        );
+        // Label maps become the key=value[,key=value] selectors the settings take.
+        let value_of = |name: &str| {
+            d["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["value"].as_str().unwrap().to_string())
+        };
+        let selectors = values.iter().any(|v| v.starts_with("network.platform"));
+        assert_eq!(
+            value_of("MCP_RUNTIME_PLATFORM_POD_SELECTOR"),
+            selectors.then(|| "app=platform,tier=web".to_string()),
+            "{values:?}"
+        );
+        assert_eq!(
+            value_of("MCP_RUNTIME_PLATFORM_NAMESPACE_SELECTOR"),
+            selectors.then(|| "kubernetes.io/metadata.name=platform".to_string()),
             "{values:?}"
         );
     }

@@ -36,3 +36,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if .Values.plugins.image.reference }}{{ $n = add1 $n }}{{ end -}}
 {{- $n -}}
 {{- end -}}
+
+{{/* A label map as the key=value[,key=value] selector the control plane's settings take. */}}
+{{- define "mcp-runtime.labelSelector" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
+{{- join "," $pairs -}}
+{{- end -}}
