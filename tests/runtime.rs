@@ -130,7 +130,7 @@ async fn full_lifecycle_on_real_objects() {
         .update(&http_server("GitHub", "s3cr3t-2"), None)
         .await
         .unwrap();
-    let rotated = eventually(10, || {
+    let rotated = eventually(30, || {
         let (rt, before) = (&rt, &before);
         async move {
             &template_annotation(rt, "mcp-github", "mcp-runtime.dev/secret-revision").await
@@ -165,14 +165,14 @@ async fn full_lifecycle_on_real_objects() {
     // Restart: a new pod-template annotation, hence a new ReplicaSet.
     let rs_before = replicaset_count(&rt).await;
     rt.manager.restart("github").await.unwrap();
-    let restarted = eventually(10, || async {
+    let restarted = eventually(30, || async {
         template_annotation(&rt, "mcp-github", "mcp-runtime.dev/restarted-at")
             .await
             .is_some()
     })
     .await;
     assert!(restarted, "restart annotation reaches the pod template");
-    let rolled = eventually(10, || async { replicaset_count(&rt).await > rs_before }).await;
+    let rolled = eventually(30, || async { replicaset_count(&rt).await > rs_before }).await;
     assert!(rolled, "a restart rolls out a new ReplicaSet");
 
     // Transport change: the Service goes away.
@@ -180,7 +180,7 @@ async fn full_lifecycle_on_real_objects() {
     stdio["transport"] = json!({"type": "stdio"});
     rt.manager.update(&stdio, None).await.unwrap();
     let services = rt.ns.api::<Service>();
-    let gone = eventually(10, || async {
+    let gone = eventually(30, || async {
         services.get_opt("mcp-github").await.unwrap().is_none()
     })
     .await;
@@ -308,7 +308,7 @@ async fn legacy_bare_pods_are_migrated_and_replicaset_pods_left_alone() {
         .expect("Deployment created after migration");
 
     let events: Api<Event> = rt.ns.api();
-    let found = eventually(5, || async {
+    let found = eventually(30, || async {
         let list = events.list(&ListParams::default()).await.unwrap();
         list.items.iter().any(|e| {
             e.reason.as_deref() == Some("MigratedLegacyPod")
@@ -566,7 +566,7 @@ async fn hand_edits_of_managed_objects_are_undone() {
         )
         .await
         .unwrap();
-    let restored = eventually(10, || async { replicas(&rt, "mcp-drift").await == Some(1) }).await;
+    let restored = eventually(30, || async { replicas(&rt, "mcp-drift").await == Some(1) }).await;
     assert!(restored, "hand-scaled Deployment restored to 1 replica");
 
     // Someone deletes the Service and the Deployment: both come back.
@@ -578,7 +578,7 @@ async fn hand_edits_of_managed_objects_are_undone() {
         .delete("mcp-drift", &Default::default())
         .await
         .unwrap();
-    let back = eventually(20, || async {
+    let back = eventually(30, || async {
         let svc = services.get_opt("mcp-drift").await.unwrap();
         let dep = deployments.get_opt("mcp-drift").await.unwrap();
         svc.is_some() && dep.is_some_and(|d| d.metadata.deletion_timestamp.is_none())
@@ -710,7 +710,7 @@ async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
         }
     };
     assert!(
-        eventually(10, has("203.0.113.0/24")).await,
+        eventually(30, has("203.0.113.0/24")).await,
         "restricted: the named CIDR is allowed"
     );
     assert_eq!(
@@ -723,7 +723,7 @@ async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
     server["network"]["allow"][0]["cidr"] = json!("198.51.100.0/24");
     rt.manager.update(&server, None).await.unwrap();
     assert!(
-        eventually(10, has("198.51.100.0/24")).await,
+        eventually(30, has("198.51.100.0/24")).await,
         "the new allow-list is applied"
     );
 
@@ -737,7 +737,7 @@ async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
         )
         .await
         .unwrap();
-    let restored = eventually(10, || async {
+    let restored = eventually(30, || async {
         egress_cidrs(&rt, "mcp-fenced").await.as_deref() == Some(&["198.51.100.0/24".to_string()])
     })
     .await;
@@ -747,14 +747,14 @@ async fn the_network_policy_follows_the_spec_and_hand_edits_are_undone() {
         .await
         .unwrap();
     assert!(
-        eventually(10, has("198.51.100.0/24")).await,
+        eventually(30, has("198.51.100.0/24")).await,
         "a deleted NetworkPolicy is recreated"
     );
 
     // Mode off: the policy goes.
     server["network"] = json!({"mode": "off"});
     rt.manager.update(&server, None).await.unwrap();
-    let gone = eventually(10, || async {
+    let gone = eventually(30, || async {
         egress_cidrs(&rt, "mcp-fenced").await.is_none()
     })
     .await;
@@ -903,7 +903,7 @@ async fn reconciles_with_unchanged_inputs_run_no_policies() {
         )
         .await
         .unwrap();
-    let reconciled = eventually(15, || async { counting.asked.load(SeqCst) >= asked + 2 }).await;
+    let reconciled = eventually(30, || async { counting.asked.load(SeqCst) >= asked + 2 }).await;
     assert!(reconciled, "the server was reconciled again");
     assert_eq!(
         counting.runs.load(SeqCst),
@@ -916,7 +916,7 @@ async fn reconciles_with_unchanged_inputs_run_no_policies() {
         .update(&http_server("memo", "v2"), None)
         .await
         .unwrap();
-    let ran = eventually(10, || async { counting.runs.load(SeqCst) > runs }).await;
+    let ran = eventually(30, || async { counting.runs.load(SeqCst) > runs }).await;
     assert!(ran, "a changed server runs the policies");
 }
 
