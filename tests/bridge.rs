@@ -328,8 +328,13 @@ fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
     assert_eq!(readyz, 503);
     let failure = probe(&b.url(), PROBE_TIMEOUT).unwrap_err();
     assert_eq!(failure.reason(), "InitializeError", "{failure}");
+    let message = failure.to_string();
     assert!(
-        failure.to_string().contains("missing API key"),
-        "the server's own message is quoted: {failure}"
+        message.contains("rejected API key [redacted]: set UPSTREAM_TOKEN"),
+        "the server's own message is quoted: {message}"
+    );
+    assert!(
+        !message.contains("ghp_4fT9"),
+        "but not the credential it echoed: {message}"
     );
 }

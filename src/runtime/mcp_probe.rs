@@ -415,7 +415,37 @@ fn rpc_error(e: &Value) -> String {
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
     let message = e["message"].as_str().unwrap_or("no message");
-    format!("{}{code}", cut(message, QUOTE))
+    format!("{}{code}", cut(&redact_tokens(message), QUOTE))
+}
+
+/// Shortest run of token characters taken for a credential.
+const TOKEN_MIN: usize = 20;
+
+/// A server's own words go into status, which many can read. The controller never has the
+/// server's secret values (it cannot search for them), so anything shaped like a credential is
+/// hidden instead: a run of at least [`TOKEN_MIN`] letters, digits, `_`, `-`, `+` or `=` that
+/// mixes letters and digits (API keys, bearer tokens, JWT parts, long hex or base64). Ordinary
+/// words, version numbers and URLs pass; a long identifier that mixes both (a UUID) is hidden too,
+/// which costs a diagnostic nothing.
+fn redact_tokens(text: &str) -> String {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !token_char(c)).unwrap_or(rest.len());
+        let (run, after) = rest.split_at(end);
+        let credential = run.len() >= TOKEN_MIN
+            && run.bytes().any(|b| b.is_ascii_digit())
+            && run.bytes().any(|b| b.is_ascii_alphabetic());
+        out.push_str(if credential { "[redacted]" } else { run });
+        // The separator (one character, maybe multi-byte) is copied as it is.
+        let mut chars = after.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 fn transport(e: ureq::Error) -> ProbeFailure {
@@ -531,6 +561,24 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert_eq!(failure.reason(), "NotReachable", "{failure}");
+    }
+
+    /// What a server says goes into status: credential-shaped words are hidden, the rest kept.
+    #[test]
+    fn credential_shaped_words_are_hidden() {
+        assert_eq!(
+            redact_tokens(
+                "invalid key sk-proj-4fT9aQ2xLmN8pR7sV1wZ for https://api.example.com/v1 (1.2.3)"
+            ),
+            "invalid key [redacted] for https://api.example.com/v1 (1.2.3)"
+        );
+        assert_eq!(
+            redact_tokens("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.é"),
+            "Bearer [redacted].[redacted].é"
+        );
+        let plain = "unsupported protocolVersion 2099-01-01; supported: 2025-06-18, 2025-03-26";
+        assert_eq!(redact_tokens(plain), plain);
+        assert_eq!(redact_tokens(""), "");
     }
 
     #[test]
