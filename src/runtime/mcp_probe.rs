@@ -151,9 +151,9 @@ impl Client<'_> {
                 return Err(ProbeFailure::NotMcp(format!(
                     "initialize answered HTTP {status} ({}) without a JSON-RPC message",
                     if init.content_type.is_empty() {
-                        "no content type"
+                        "no content type".to_string()
                     } else {
-                        &init.content_type
+                        cut(&redact_tokens(&init.content_type), 100)
                     }
                 )));
             }
