@@ -157,8 +157,32 @@ async fn the_base_installs_and_grants_least_privilege() {
         sa_client.clone(),
         "mcp-runtime",
     );
+    // Existing objects the server refers to (made by the admin, as a platform team would): the
+    // controller must read and watch them with its own rights.
+    let (ok, out) = run(&[
+        "create",
+        "configmap",
+        "least-settings",
+        "-n",
+        "mcp-runtime",
+        "--from-literal=region=eu",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&[
+        "create",
+        "secret",
+        "generic",
+        "least-upstream",
+        "-n",
+        "mcp-runtime",
+        "--from-literal=token=t0",
+    ]);
+    assert!(ok, "{out}");
     let doc = serde_json::json!({"name": "least", "image": "ghcr.io/acme/least:1",
-        "transport": {"type": "streamable-http"}, "env": [{"name": "K", "secretValue": "v"}]});
+        "transport": {"type": "streamable-http"}, "env": [
+            {"name": "K", "secretValue": "v"},
+            {"name": "REGION", "configMapKeyRef": {"name": "least-settings", "key": "region"}},
+            {"name": "UPSTREAM", "secretKeyRef": {"name": "least-upstream", "key": "token"}}]});
     manager
         .create(&doc)
         .await
@@ -179,6 +203,37 @@ async fn the_base_installs_and_grants_least_privilege() {
         phase(mcp_runtime::crd::resource::Phase::Running),
     )
     .await;
+    // A changed ConfigMap reaches the server through the ConfigMap watch (the periodic
+    // re-check is 5 min away): its data hash on the pod template changes.
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(support::client().await, "mcp-runtime");
+    let hash_of = || async {
+        deployments
+            .get("mcp-least")
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.template.metadata)
+            .and_then(|m| m.annotations)
+            .and_then(|a| a.get("mcp-runtime.dev/references-hash").cloned())
+    };
+    let before = hash_of().await.expect("a references hash");
+    let (ok, out) = run(&[
+        "patch",
+        "configmap",
+        "least-settings",
+        "-n",
+        "mcp-runtime",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"region":"us"}}"#,
+    ]);
+    assert!(ok, "{out}");
+    let changed = support::eventually(60, || async {
+        hash_of().await.is_some_and(|h| h != before)
+    })
+    .await;
+    assert!(changed, "the ConfigMap change rolled the server");
     manager.stop("least").await.unwrap();
     support::wait_for(
         &mcps,

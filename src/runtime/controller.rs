@@ -3,11 +3,11 @@
 //!
 //! One watch per kind for all servers (McpServers; managed Deployments, Pods, Services,
 //! Secrets and NetworkPolicies, selected by the `app.kubernetes.io/managed-by=mcp-runtime`
-//! label) feeds both the triggers and the caches the status is computed from: no polling, and
-//! an idle fleet makes no requests (except reading, every 30 s, the existing Secrets/ConfigMaps
-//! that servers refer to; MCP probes talk to the servers, not to the API server). An invalid spec waits for a change; other errors back off per server (1 s doubling
-//! to 5 min), so one broken server never slows the others. Concurrency is bounded by the
-//! settings.
+//! label; the metadata of every Secret and ConfigMap of the namespace, for the ones servers
+//! refer to) feeds both the triggers and the caches the status is computed from: no polling,
+//! and an idle fleet makes no requests (MCP probes talk to the servers, not to the API server).
+//! An invalid spec waits for a change; other errors back off per server (1 s doubling to
+//! 5 min), so one broken server never slows the others. Concurrency is bounded by the settings.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
@@ -38,6 +38,7 @@ use crate::schema::SchemaKind;
 
 use super::k8s_deployment::{Applied, Existing, K8sDeployment, with_kind};
 use super::mcp_readiness::{Readiness, Serving};
+use super::references::{self as refs, Checked, Kind, Seen};
 use super::status::{self, Acceptance, Observed};
 use super::{CONTROLLER_MANAGER, Error};
 
@@ -95,6 +96,10 @@ pub struct Context {
     pub services: Store<PartialObjectMeta<Service>>,
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    /// Every Secret and ConfigMap of the namespace, metadata only: their resourceVersions tell
+    /// whether a server's references changed since they were last read.
+    pub referable_secrets: Store<PartialObjectMeta<Secret>>,
+    pub referable_config_maps: Store<PartialObjectMeta<ConfigMap>>,
     pub recorder: Recorder,
     pub policies: Arc<dyn PolicyChain>,
     pub metrics: Arc<Metrics>,
@@ -108,6 +113,9 @@ pub struct Context {
     /// NetworkPolicy, or deleting one, makes them differ, and the next reconcile restores them.
     /// After a restart the memo is empty and every server is applied once.
     applied: Mutex<HashMap<String, Memo>>,
+    /// Per server: the last reference check and the resourceVersions it was made from (the
+    /// values are read again only when one of them changed).
+    references_checked: Mutex<HashMap<String, (Seen, Checked)>>,
     /// The MCP probe schedule (the `McpReady` condition).
     readiness: Readiness,
     /// Whether `Ready` waits for the MCP probe's answer.
@@ -204,6 +212,28 @@ pub async fn run(
     .reflect(np_writer)
     .touched_objects();
 
+    // Metadata only, every Secret and ConfigMap: a change to one a server refers to reconciles
+    // that server (the values are read only when a resourceVersion changed).
+    let all = watcher::Config::default();
+    let (referable_secrets, ref_sec_writer) = reflector::store();
+    let ref_sec_stream = watcher(
+        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns),
+        all.clone(),
+    )
+    .default_backoff()
+    .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
+    .reflect(ref_sec_writer)
+    .touched_objects();
+    let (referable_config_maps, ref_cm_writer) = reflector::store();
+    let ref_cm_stream = watcher(
+        Api::<PartialObjectMeta<ConfigMap>>::namespaced(client.clone(), &ns),
+        all,
+    )
+    .default_backoff()
+    .modify(|c: &mut PartialObjectMeta<ConfigMap>| c.managed_fields_mut().clear())
+    .reflect(ref_cm_writer)
+    .touched_objects();
+
     let reporter = Reporter {
         controller: CONTROLLER_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -219,11 +249,14 @@ pub async fn run(
         services,
         secrets,
         network_policies,
+        referable_secrets,
+        referable_config_maps,
         recorder: Recorder::new(client.clone(), reporter),
         policies,
         metrics,
         failures: Mutex::new(HashMap::new()),
         applied: Mutex::new(HashMap::new()),
+        references_checked: Mutex::new(HashMap::new()),
         readiness,
         mcp_gates_ready: config.mcp_probe.gates_ready,
     });
@@ -246,9 +279,32 @@ pub async fn run(
                 if let Ok(mut applied) = ctx.applied.lock() {
                     applied.retain(|name, _| exists(name));
                 }
+                if let Ok(mut checked) = ctx.references_checked.lock() {
+                    checked.retain(|name, _| exists(name));
+                }
             }
         })
     };
+    // The servers that refer to a Secret or ConfigMap (managed ones, our own Secrets, are
+    // handled by `owns_stream`). A scan of the cached servers: such events are rare.
+    let referrers = |store: Store<McpServer>, kind: Kind| {
+        move |meta: kube::api::ObjectMeta| -> Vec<ObjectRef<McpServer>> {
+            let managed = meta.labels.as_ref().is_some_and(|l| {
+                l.get("app.kubernetes.io/managed-by").map(String::as_str) == Some(labels::MANAGER)
+            });
+            let Some(name) = meta.name.filter(|_| !managed) else {
+                return Vec::new();
+            };
+            store
+                .state()
+                .iter()
+                .filter(|m| refs::refers_to(&m.server_spec(), kind, &name))
+                .map(|m| ObjectRef::from_obj(m.as_ref()))
+                .collect()
+        }
+    };
+    let secret_referrers = referrers(controller.store(), Kind::Secret);
+    let config_map_referrers = referrers(controller.store(), Kind::ConfigMap);
     controller
         .with_config(
             ControllerConfig::default()
@@ -263,6 +319,12 @@ pub async fn run(
             owner_of(pod.annotations(), pod.namespace())
         })
         // A finished MCP probe reconciles its server, so the status shows the result.
+        .watches_stream(ref_sec_stream, move |s: PartialObjectMeta<Secret>| {
+            secret_referrers(s.metadata)
+        })
+        .watches_stream(ref_cm_stream, move |c: PartialObjectMeta<ConfigMap>| {
+            config_map_referrers(c.metadata)
+        })
         .reconcile_on(probed)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -331,31 +393,24 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
     let mut extra = extras(&mcp, &ctx, &names);
     // `Resolved(None)`: no references, nothing to check again later.
     let mut recheck = false;
-    let own = super::references::OwnSecret {
-        name: &names.secret,
-        exists: ctx
-            .secrets
-            .get(&ObjectRef::new(&names.secret).within(&ctx.namespace))
-            .is_some(),
-    };
-    match super::references::check(&ctx.client, &ctx.namespace, &spec, own).await? {
-        super::references::Checked::Resolved(None) => {}
-        super::references::Checked::Resolved(Some(hash)) => {
+    match check_references(&ctx, &name, &spec, &names).await? {
+        Checked::Resolved(None) => {}
+        Checked::Resolved(Some(hash)) => {
             recheck = true;
             extra
                 .template_annotations
-                .insert(super::references::REFERENCES_HASH_ANNOTATION.into(), hash);
+                .insert(refs::REFERENCES_HASH_ANNOTATION.into(), hash);
         }
-        super::references::Checked::Missing(missing) => {
+        Checked::Missing(missing) => {
             let acceptance = Acceptance::Rejected {
                 reason: "MissingReference".into(),
                 message: format!("not found: {}", missing.join(", ")),
             };
             report(&mcp, &ctx, &names, &spec, acceptance, None).await?;
-            return Ok(Action::requeue(super::references::RECHECK));
+            return Ok(Action::requeue(refs::RECHECK));
         }
         // The Secret watch triggers the next reconcile; the requeue is only a backstop.
-        super::references::Checked::Unseen => return Ok(Action::requeue(UNSEEN_RETRY)),
+        Checked::Unseen => return Ok(Action::requeue(UNSEEN_RETRY)),
     }
     let live_deployment = ctx
         .deployments
@@ -497,8 +552,54 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
 }
 
 /// Requeue for the earlier of the reference re-check and the next MCP probe, if any.
+/// Checks a server's references, reading their values only when a referenced object's
+/// cached resourceVersion changed since the last check (or there was none).
+async fn check_references(
+    ctx: &Context,
+    name: &str,
+    spec: &crate::crd::McpServerSpec,
+    names: &ServerNames,
+) -> Result<Checked, Error> {
+    let own_exists = ctx
+        .secrets
+        .get(&ObjectRef::new(&names.secret).within(&ctx.namespace))
+        .is_some();
+    let seen = Seen::of(spec, &names.secret, |kind, object| {
+        let version = |meta: &kube::api::ObjectMeta| meta.resource_version.clone();
+        match kind {
+            Kind::Secret => ctx
+                .referable_secrets
+                .get(&ObjectRef::new(object).within(&ctx.namespace))
+                .and_then(|s| version(&s.metadata)),
+            Kind::ConfigMap => ctx
+                .referable_config_maps
+                .get(&ObjectRef::new(object).within(&ctx.namespace))
+                .and_then(|c| version(&c.metadata)),
+        }
+    });
+    // The memo answers for the other references; the own Secret is checked from its cache.
+    let own_ok = own_exists || !refs::refers_to(spec, Kind::Secret, &names.secret);
+    let memo = ctx.references_checked.lock().ok().and_then(|m| {
+        m.get(name)
+            .filter(|(s, _)| own_ok && *s == seen)
+            .map(|(_, c)| c.clone())
+    });
+    if let Some(checked) = memo {
+        return Ok(checked);
+    }
+    let own = refs::OwnSecret {
+        name: &names.secret,
+        exists: own_exists,
+    };
+    let checked = refs::check(&ctx.client, &ctx.namespace, spec, own).await?;
+    if own_ok && let Ok(mut m) = ctx.references_checked.lock() {
+        m.insert(name.to_string(), (seen, checked.clone()));
+    }
+    Ok(checked)
+}
+
 fn next_action(recheck: bool, next_probe: Option<Duration>) -> Action {
-    let recheck = recheck.then_some(super::references::RECHECK);
+    let recheck = recheck.then_some(refs::RECHECK);
     match recheck.into_iter().chain(next_probe).min() {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),

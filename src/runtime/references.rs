@@ -4,10 +4,11 @@
 //!
 //! The values are read only to hash them (SHA-256 over name, key and value, in order), never
 //! kept, logged or put in status: a missing reference is reported by name and key only. The
-//! controller does not watch every Secret of the namespace (only its own, by label); servers
-//! with references are re-checked every [`RECHECK`] instead, so a rotation or a reference that
-//! appears is picked up within that time.
-
+//! controller watches the *metadata* of the namespace's Secrets and ConfigMaps (never their
+//! values): a change to a referenced one reconciles the servers that use it, so a rotation or a
+//! reference that appears is acted on at once. The values are read (one GET per object) only
+//! when a referenced object's resourceVersion differs from the last check ([`Seen`]); servers
+//! are re-checked every [`RECHECK`] as a backstop, which costs nothing while nothing changed.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,13 +18,15 @@ use sha2::{Digest, Sha256};
 
 use crate::crd::{EnvSource, McpServerSpec};
 
-/// How often servers with references are checked again.
-pub const RECHECK: Duration = Duration::from_secs(30);
+/// How often servers with references are checked again, a backstop to the watches (a check
+/// whose referenced resourceVersions are unchanged makes no request).
+pub const RECHECK: Duration = Duration::from_secs(300);
 /// Pod-template annotation with the hash of the referenced data.
 pub const REFERENCES_HASH_ANNOTATION: &str = "mcp-runtime.dev/references-hash";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+/// The kinds a server can refer to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
     Secret,
     ConfigMap,
 }
@@ -82,8 +85,39 @@ fn refs(spec: &McpServerSpec) -> Vec<Ref> {
     out
 }
 
+/// Whether `spec` refers to the object `kind`/`name` (which servers a watch event concerns).
+pub fn refers_to(spec: &McpServerSpec, kind: Kind, name: &str) -> bool {
+    refs(spec).iter().any(|r| r.kind == kind && r.name == name)
+}
+
+/// The referenced objects (the server's own Secret aside) with the resourceVersion the watch
+/// caches hold for each (`None`: not there). Equal `Seen`s mean equal data, so the last
+/// check's answer still holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen(Vec<(Kind, String, Option<String>)>);
+
+impl Seen {
+    /// `version` gives a cached object's resourceVersion.
+    pub fn of(
+        spec: &McpServerSpec,
+        own_secret: &str,
+        version: impl Fn(Kind, &str) -> Option<String>,
+    ) -> Seen {
+        let mut seen: Vec<_> = refs(spec)
+            .into_iter()
+            .filter(|r| !(r.kind == Kind::Secret && r.name == own_secret))
+            .map(|r| {
+                let v = version(r.kind, &r.name);
+                (r.kind, r.name, v)
+            })
+            .collect();
+        seen.dedup();
+        Seen(seen)
+    }
+}
+
 /// The outcome of checking a server's references.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Checked {
     /// Every required reference resolves; the hash of the data used (`None`: no references).
     Resolved(Option<String>),
