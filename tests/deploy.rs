@@ -28,12 +28,15 @@ fn the_kustomize_crd_is_the_generated_one() {
 #[tokio::test]
 async fn the_base_installs_and_grants_least_privilege() {
     let base = format!("{}/deploy/kustomize/base", env!("CARGO_MANIFEST_DIR"));
-    // A previous run's namespace may still be terminating.
+    // A previous run's namespace may still be terminating, or be left whole by a run that
+    // failed before its cleanup: start from none.
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(support::client().await);
-    if let Some(ns) = namespaces.get_opt("mcp-runtime").await.unwrap()
-        && ns.metadata.deletion_timestamp.is_some()
-    {
+    if let Some(ns) = namespaces.get_opt("mcp-runtime").await.unwrap() {
+        if ns.metadata.deletion_timestamp.is_none() {
+            let (ok, out) = run(&["delete", "namespace", "mcp-runtime", "--wait=false"]);
+            assert!(ok, "{out}");
+        }
         let uid = ns.metadata.uid.unwrap_or_default();
         let gone = kube::runtime::wait::await_condition(
             namespaces.clone(),

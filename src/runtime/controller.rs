@@ -298,7 +298,7 @@ pub async fn run(
             store
                 .state()
                 .iter()
-                .filter(|m| refs::refers_to(&m.server_spec(), kind, &name))
+                .filter(|m| refs::refers_to(&m.spec, kind, &name))
                 .map(|m| ObjectRef::from_obj(m.as_ref()))
                 .collect()
         }
