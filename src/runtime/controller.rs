@@ -185,54 +185,16 @@ pub async fn run(
         })
         .reflect(pod_writer)
         .touched_objects();
-    let (services, svc_writer) = reflector::store();
-    let svc_stream = watcher(
-        Api::<PartialObjectMeta<Service>>::namespaced(client.clone(), &ns),
-        managed.clone(),
-    )
-    .default_backoff()
-    .reflect(svc_writer)
-    .touched_objects();
-    let (secrets, sec_writer) = reflector::store();
-    // Metadata only: the controller never reads secret values.
-    let sec_stream = watcher(
-        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns),
-        managed.clone(),
-    )
-    .default_backoff()
-    .reflect(sec_writer)
-    .touched_objects();
-    let (network_policies, np_writer) = reflector::store();
-    // Metadata only: a hand edit changes the resourceVersion, which is all the memo compares.
-    let np_stream = watcher(
-        Api::<PartialObjectMeta<NetworkPolicy>>::namespaced(client.clone(), &ns),
-        managed,
-    )
-    .default_backoff()
-    .reflect(np_writer)
-    .touched_objects();
-
-    // Metadata only, every Secret and ConfigMap: a change to one a server refers to reconciles
-    // that server (the values are read only when a resourceVersion changed).
+    // Metadata only for the rest: a hand edit changes the resourceVersion, which is all the
+    // memo compares, and the controller never reads secret values.
+    let (services, svc_stream) = metadata_watch::<Service>(&client, &ns, managed.clone());
+    let (secrets, sec_stream) = metadata_watch::<Secret>(&client, &ns, managed.clone());
+    let (network_policies, np_stream) = metadata_watch::<NetworkPolicy>(&client, &ns, managed);
+    // Every Secret and ConfigMap: a change to one a server refers to reconciles that server
+    // (the values are read only when a resourceVersion changed).
     let all = watcher::Config::default();
-    let (referable_secrets, ref_sec_writer) = reflector::store();
-    let ref_sec_stream = watcher(
-        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns),
-        all.clone(),
-    )
-    .default_backoff()
-    .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
-    .reflect(ref_sec_writer)
-    .touched_objects();
-    let (referable_config_maps, ref_cm_writer) = reflector::store();
-    let ref_cm_stream = watcher(
-        Api::<PartialObjectMeta<ConfigMap>>::namespaced(client.clone(), &ns),
-        all,
-    )
-    .default_backoff()
-    .modify(|c: &mut PartialObjectMeta<ConfigMap>| c.managed_fields_mut().clear())
-    .reflect(ref_cm_writer)
-    .touched_objects();
+    let (referable_secrets, ref_sec_stream) = metadata_watch::<Secret>(&client, &ns, all.clone());
+    let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(&client, &ns, all);
 
     let reporter = Reporter {
         controller: CONTROLLER_MANAGER.into(),
@@ -552,6 +514,37 @@ async fn reconcile_server(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Acti
 }
 
 /// Requeue for the earlier of the reference re-check and the next MCP probe, if any.
+/// A metadata-only watch of `K` in `ns` (managed fields dropped): its cache and its stream of
+/// touched objects.
+fn metadata_watch<K>(
+    client: &Client,
+    ns: &str,
+    config: watcher::Config,
+) -> (
+    Store<PartialObjectMeta<K>>,
+    impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), ns),
+        config,
+    )
+    .default_backoff()
+    .modify(|o: &mut PartialObjectMeta<K>| o.managed_fields_mut().clear())
+    .reflect(writer)
+    .touched_objects();
+    (store, stream)
+}
+
 /// Checks a server's references, reading their values only when a referenced object's
 /// cached resourceVersion changed since the last check (or there was none).
 async fn check_references(
