@@ -210,15 +210,8 @@ async fn the_base_installs_and_grants_least_privilege() {
     // re-check is 5 min away): its data hash on the pod template changes.
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(support::client().await, "mcp-runtime");
-    let hash_of = || async {
-        deployments
-            .get("mcp-least")
-            .await
-            .unwrap()
-            .spec
-            .and_then(|s| s.template.metadata)
-            .and_then(|m| m.annotations)
-            .and_then(|a| a.get("mcp-runtime.dev/references-hash").cloned())
+    let hash_of = || {
+        support::template_annotation(&deployments, "mcp-least", "mcp-runtime.dev/references-hash")
     };
     let before = hash_of().await.expect("a references hash");
     let (ok, out) = run(&[

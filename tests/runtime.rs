@@ -49,8 +49,7 @@ async fn replicaset_count(rt: &Runtime) -> usize {
 }
 
 async fn template_annotation(rt: &Runtime, deployment: &str, key: &str) -> Option<String> {
-    let d = rt.ns.api::<Deployment>().get(deployment).await.unwrap();
-    d.spec?.template.metadata?.annotations?.get(key).cloned()
+    support::template_annotation(&rt.ns.api(), deployment, key).await
 }
 
 #[tokio::test]

@@ -494,12 +494,7 @@ mod tests {
     /// stays Running (it read Degraded for a moment before, which broke `phase=Running` counts).
     #[test]
     fn a_healthy_rollout_stays_running() {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "mcp-x", "generation": 3},
-            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1,
-                       "readyReplicas": 1, "availableReplicas": 1}
-        }))
-        .unwrap();
+        let d = mid_rollout(json!([]));
         let old = pod(json!({"phase": "Running"}));
         let new = pod(json!({"phase": "Pending"}));
         let s = derive(&observed(Some(&d), vec![&old, &new]), None, &now());
@@ -519,15 +514,9 @@ mod tests {
     /// old pod still serves, with the Deployment's own message.
     #[test]
     fn a_stuck_rollout_is_degraded() {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "mcp-x", "generation": 3},
-            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1,
-                       "readyReplicas": 1, "availableReplicas": 1,
-                       "conditions": [{"type": "Progressing", "status": "False",
-                                       "reason": "ProgressDeadlineExceeded",
-                                       "message": "ReplicaSet \"mcp-x-2\" has timed out progressing."}]}
-        }))
-        .unwrap();
+        let d = mid_rollout(json!([{"type": "Progressing", "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet \"mcp-x-2\" has timed out progressing."}]));
         let old = pod(json!({"phase": "Running"}));
         let s = derive(&observed(Some(&d), vec![&old]), None, &now());
         assert_eq!(s.phase, Phase::Degraded);
@@ -536,6 +525,16 @@ mod tests {
         assert!(e.message.contains("timed out progressing"), "{}", e.message);
         assert!(has(&s, "Ready", "False", "ProgressDeadlineExceeded"));
         check_schema(&s);
+    }
+
+    /// One wanted replica, halfway through a rollout: the old pod ready, the new one not yet.
+    fn mid_rollout(conditions: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "mcp-x", "generation": 3},
+            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1,
+                       "readyReplicas": 1, "availableReplicas": 1, "conditions": conditions}
+        }))
+        .unwrap()
     }
 
     fn has(s: &McpServerStatus, type_: &str, status: &str, reason: &str) -> bool {

@@ -338,6 +338,16 @@ where
     }
 }
 
+/// An annotation on a Deployment's pod template (`None`: no such Deployment key).
+pub async fn template_annotation(
+    deployments: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+    key: &str,
+) -> Option<String> {
+    let d = deployments.get(name).await.unwrap();
+    d.spec?.template.metadata?.annotations?.get(key).cloned()
+}
+
 /// The repository's example server documents.
 pub const EXAMPLES: [&str; 3] = [
     "stdio-filesystem.yaml",
