@@ -65,6 +65,9 @@ pub struct Settings {
     /// UID for MCP containers whose image declares none.
     #[arg(long, env = "MCP_RUNTIME_RUN_AS_USER")]
     pub run_as_user: Option<i64>,
+    /// RuntimeClass of MCP pods whose server names none (e.g. gVisor's `gvisor`).
+    #[arg(long, env = "MCP_RUNTIME_RUNTIME_CLASS")]
+    pub runtime_class: Option<String>,
     /// Read-only root filesystem for MCP containers unless a server says otherwise.
     #[arg(long, env = "MCP_RUNTIME_READ_ONLY_ROOT_FILESYSTEM")]
     pub read_only_root_filesystem: Option<bool>,
@@ -109,6 +112,10 @@ pub struct Settings {
     /// reach their servers (in the cluster).
     #[arg(long, env = "MCP_RUNTIME_MCP_PROBE_GATES_READY")]
     pub mcp_probe_gates_ready: Option<bool>,
+    /// Seconds between sweeps that delete the failed (evicted) pods of managed servers;
+    /// 0 turns the reaper off.
+    #[arg(long, env = "MCP_RUNTIME_FAILED_POD_REAP_INTERVAL")]
+    pub failed_pod_reap_interval: Option<u32>,
 }
 
 /// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
@@ -145,7 +152,62 @@ pub const ARCHESTRA_FALLBACKS: &[(&str, &str)] = &[
         "ephemeral_storage_limit",
         "ARCHESTRA_ORCHESTRATOR_MCP_SERVER_EPHEMERAL_STORAGE_LIMIT",
     ),
+    (
+        "failed_pod_reap_interval",
+        "ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS",
+    ),
 ];
+
+/// Variables of the reference system that mcp-runtime reads but does not act on, with what
+/// happens instead. `serve` and `config` warn once for each one set, so that nobody moving over
+/// believes a setting took effect.
+pub const ARCHESTRA_NOT_HONOURED: &[(&str, &str)] = &[
+    (
+        "ARCHESTRA_ORCHESTRATOR_MCP_RUNTIME_OWNER_ROLE",
+        "every object of a server carries an ownerReference to its McpServer, which garbage collection follows",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_HELM_RELEASE_NAME",
+        "objects are named after their server (mcp-<slug>) and labelled app.kubernetes.io/managed-by=mcp-runtime",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_ENVIRONMENT_NAMESPACES",
+        "one control plane serves one namespace (MCP_RUNTIME_NAMESPACE); run one per namespace",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_K8S_NODE_HOST",
+        "Services are ClusterIP only (no NodePort URLs); the endpoint is the in-cluster DNS name",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_MCP_K8S_SERVICE_ACCOUNT_NAME",
+        "a server names its ServiceAccount in its own spec (serviceAccountName)",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_MCP_IDLE_HIBERNATION_ENABLED",
+        "idle hibernation is not implemented; a server is stopped with its `stopped` field",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_MCP_IDLE_HIBERNATION_SECONDS",
+        "idle hibernation is not implemented; a server is stopped with its `stopped` field",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_MCP_IMAGE_PREPULL_ENABLED",
+        "the image pre-puller belongs to idle hibernation, which is not implemented",
+    ),
+    (
+        "ARCHESTRA_ORCHESTRATOR_DOCKER_ENABLED",
+        "mcp-runtime runs servers on Kubernetes only",
+    ),
+];
+
+/// The [`ARCHESTRA_NOT_HONOURED`] variables set in `env`, with what happens instead.
+pub fn not_honoured(env: &dyn Environment) -> Vec<(&'static str, &'static str)> {
+    ARCHESTRA_NOT_HONOURED
+        .iter()
+        .copied()
+        .filter(|(var, _)| env.var(var).is_some())
+        .collect()
+}
 
 /// What the settings are resolved against: environment variables and the file system. A trait
 /// so tests can resolve without touching the process environment.
@@ -186,6 +248,14 @@ pub struct RuntimeConfig {
     pub network: NetworkSettings,
     #[serde(default)]
     pub mcp_probe: McpProbeSettings,
+    /// Seconds between sweeps of failed pods ([`crate::runtime::reaper`]); 0: off.
+    #[serde(default = "default_reap_interval")]
+    pub failed_pod_reap_interval_seconds: u32,
+}
+
+/// The reference system's reaper interval.
+fn default_reap_interval() -> u32 {
+    600
 }
 
 /// How often and how long the controller checks that a server speaks MCP.
@@ -265,6 +335,9 @@ pub struct ServerDefaults {
     pub run_as_user: Option<i64>,
     #[serde(default)]
     pub read_only_root_filesystem: bool,
+    /// RuntimeClass of servers that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -423,6 +496,12 @@ impl Settings {
                 resources: Resources { requests, limits },
                 run_as_user: self.run_as_user,
                 read_only_root_filesystem: self.read_only_root_filesystem.unwrap_or(false),
+                runtime_class_name: self
+                    .runtime_class
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(String::from),
             },
             plugin_dir: self.plugin_dir.as_ref().map(|p| p.display().to_string()),
             listen: self
@@ -467,6 +546,16 @@ impl Settings {
                     timeout_seconds: self.mcp_probe_timeout.unwrap_or(d.timeout_seconds),
                     gates_ready: self.mcp_probe_gates_ready.unwrap_or(d.gates_ready),
                 }
+            },
+            failed_pod_reap_interval_seconds: match self.failed_pod_reap_interval {
+                Some(s) => s,
+                None => match legacy("failed_pod_reap_interval") {
+                    None => default_reap_interval(),
+                    Some((var, v)) => v.trim().parse().map_err(|_| ConfigError::Variable {
+                        var,
+                        reason: "must be a whole number of seconds".into(),
+                    })?,
+                },
             },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();
@@ -529,6 +618,7 @@ impl RuntimeConfig {
                 run_as_user: self.defaults.run_as_user,
                 read_only_root_filesystem: self.defaults.read_only_root_filesystem,
                 termination_grace_period_seconds: None,
+                runtime_class_name: self.defaults.runtime_class_name.clone(),
             },
             network: crate::render::network::NetworkDefaults {
                 mode: self.network.mode,
@@ -602,6 +692,82 @@ mod tests {
         let c = s.resolve(&e).unwrap();
         assert_eq!(c.namespace, "mine");
         assert_eq!(c.kubeconfig.source, KubeconfigKind::Local);
+    }
+
+    #[test]
+    fn the_reaper_interval_comes_from_either_name_and_a_bad_one_is_named() {
+        let home = ("HOME", "/home/x");
+        let c = Settings::default().resolve(&env(&[home], &[])).unwrap();
+        assert_eq!(
+            c.failed_pod_reap_interval_seconds, 600,
+            "the reference's default"
+        );
+        let legacy = (
+            "ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS",
+            " 0 ",
+        );
+        let c = Settings::default()
+            .resolve(&env(&[home, legacy], &[]))
+            .unwrap();
+        assert_eq!(c.failed_pod_reap_interval_seconds, 0, "0 turns it off");
+        let own = Settings {
+            failed_pod_reap_interval: Some(30),
+            ..Default::default()
+        };
+        let c = own.resolve(&env(&[home, legacy], &[])).unwrap();
+        assert_eq!(c.failed_pod_reap_interval_seconds, 30);
+        let bad = (
+            "ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS",
+            "10m",
+        );
+        match Settings::default().resolve(&env(&[home, bad], &[])) {
+            Err(ConfigError::Variable { var, reason }) => {
+                assert_eq!(
+                    var,
+                    "ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS"
+                );
+                assert!(reason.contains("seconds"), "{reason}");
+            }
+            other => panic!("a bad interval is refused, got {other:?}"),
+        }
+        let far = Settings {
+            failed_pod_reap_interval: Some(90_000),
+            ..Default::default()
+        };
+        match far.resolve(&env(&[home], &[])) {
+            Err(ConfigError::Invalid(v)) => {
+                assert!(
+                    v.to_string().contains("/failedPodReapIntervalSeconds"),
+                    "{v}"
+                )
+            }
+            other => panic!("past the schema's maximum, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_names_that_are_not_acted_on_are_reported_with_why() {
+        let e = env(
+            &[
+                (
+                    "ARCHESTRA_ORCHESTRATOR_MCP_IDLE_HIBERNATION_ENABLED",
+                    "true",
+                ),
+                ("ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE", "platform"),
+            ],
+            &[],
+        );
+        let found = not_honoured(&e);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].0,
+            "ARCHESTRA_ORCHESTRATOR_MCP_IDLE_HIBERNATION_ENABLED"
+        );
+        assert!(found[0].1.contains("not implemented"));
+        let honoured: Vec<_> = ARCHESTRA_FALLBACKS.iter().map(|(_, v)| *v).collect();
+        for (var, _) in ARCHESTRA_NOT_HONOURED {
+            assert!(!honoured.contains(var), "{var} is both honoured and not");
+        }
     }
 
     #[test]

@@ -208,6 +208,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// One warning per legacy variable that is set but not acted on (see
+/// [`mcp_runtime::config::ARCHESTRA_NOT_HONOURED`]); the value is never printed.
+fn warn_not_honoured() {
+    for (var, instead) in mcp_runtime::config::not_honoured(&ProcessEnvironment) {
+        tracing::warn!(variable = var, instead, "legacy setting is not acted on");
+    }
+}
+
 enum Failure {
     /// The user's input is wrong: exit 2.
     Invalid(String),
@@ -268,6 +276,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let config = settings
                 .resolve(&ProcessEnvironment)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
+            warn_not_honoured();
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())
         }
@@ -292,6 +301,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let config = settings
                 .resolve(&ProcessEnvironment)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
+            warn_not_honoured();
             serve::serve(config, leader_elect).await?;
             Ok(())
         }

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub kubernetes_api_errors: Counter,
     /// MCP probes by result (Initialized, NotReachable, NotMcp, InitializeError).
     pub mcp_probes: Family<ResultLabels, Counter>,
+    /// Failed pods (evicted, node shutdown) deleted by the reaper.
+    pub failed_pods_reaped: Counter,
     /// Whether the Kubernetes API server is reachable (drives the two metrics above).
     pub kubernetes: crate::runtime::health::ApiHealth,
 }
@@ -108,6 +110,12 @@ impl Metrics {
             "MCP probes (initialize through a server's endpoint) by result",
             mcp_probes.clone(),
         );
+        let failed_pods_reaped = Counter::default();
+        registry.register(
+            "failed_pods_reaped",
+            "Failed pods (evicted, node shutdown) of managed servers deleted by the reaper",
+            failed_pods_reaped.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile",
@@ -134,6 +142,7 @@ impl Metrics {
             plugin_duration,
             plugin_failures,
             mcp_probes,
+            failed_pods_reaped,
             kubernetes: crate::runtime::health::ApiHealth::new(
                 kubernetes_api_reachable.clone(),
                 kubernetes_api_errors.clone(),

@@ -169,6 +169,11 @@ fn bad_values_are_refused_with_their_path() {
         ("apiToken.secretName=Not_A_Name", "/apiToken/secretName"),
         ("mcpProbe.timeoutSeconds=0", "/mcpProbe/timeoutSeconds"),
         ("network.mode=open", "/network/mode"),
+        ("runtimeClassName=Not_A_Class", "/runtimeClassName"),
+        (
+            "failedPodReapIntervalSeconds=-5",
+            "/failedPodReapIntervalSeconds",
+        ),
         (
             "network.platformPodLabels.app=two words",
             "/network/platformPodLabels/app",
@@ -251,6 +256,10 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "--set",
             "mcpProbe.intervalSeconds=0",
             "--set",
+            "failedPodReapIntervalSeconds=0",
+            "--set",
+            "runtimeClassName=gvisor",
+            "--set",
             "network.mode=restricted",
             "--set",
             "network.platformPodLabels.app=platform",
@@ -288,6 +297,18 @@ async fn helm_template_is_accepted_by_the_api_server() {
             values
                 .iter()
                 .any(|v| v.starts_with("mcpProbe.intervalSeconds")),
+            "{values:?}"
+        );
+        assert_eq!(
+            env.contains(&"MCP_RUNTIME_FAILED_POD_REAP_INTERVAL"),
+            values
+                .iter()
+                .any(|v| v.starts_with("failedPodReapIntervalSeconds")),
+            "{values:?}"
+        );
+        assert_eq!(
+            env.contains(&"MCP_RUNTIME_RUNTIME_CLASS"),
+            values.iter().any(|v| v.starts_with("runtimeClassName")),
             "{values:?}"
         );
         assert_eq!(

@@ -250,3 +250,35 @@ fn stopped_scales_to_zero_and_keeps_everything_else() {
     assert!(m.service.is_some());
     assert_eq!(m.endpoint.as_deref(), Some("http://mcp-x.mcp.svc:8080/mcp"));
 }
+
+#[test]
+fn runtime_class_from_the_spec_wins_over_the_default() {
+    let class = |m: &Manifests| {
+        m.deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .runtime_class_name
+            .clone()
+    };
+    let plain = json!({"name": "x", "image": "x.io/y:1"});
+    assert_eq!(class(&render_document(&plain, &ctx()).unwrap()), None);
+    let mut sandboxed = ctx();
+    sandboxed.defaults.runtime_class_name = Some("gvisor".into());
+    assert_eq!(
+        class(&render_document(&plain, &sandboxed).unwrap()).as_deref(),
+        Some("gvisor")
+    );
+    let own = json!({"name": "x", "image": "x.io/y:1", "runtimeClassName": "kata"});
+    assert_eq!(
+        class(&render_document(&own, &sandboxed).unwrap()).as_deref(),
+        Some("kata")
+    );
+    let bad = json!({"name": "x", "image": "x.io/y:1", "runtimeClassName": "Not_A_Class"});
+    let err = render_document(&bad, &ctx()).unwrap_err().to_string();
+    assert!(err.contains("/runtimeClassName"), "{err}");
+}

@@ -966,3 +966,163 @@ async fn own_secret_not_yet_in_the_cache_is_not_missing() {
         "in the cache: no request, nothing else to check"
     );
 }
+
+/// An evicted pod (phase Failed) of a server is deleted by the reaper once its ReplicaSet has
+/// replaced it, with an Event on the server; a bare failed pod with our labels is left alone.
+#[tokio::test]
+async fn failed_pods_are_reaped_and_bare_ones_left_alone() {
+    use kube::api::{Patch, PatchParams};
+    let rt = Runtime::new_with("reaper", |c| c.failed_pod_reap_interval_seconds = 1).await;
+    rt.manager
+        .create(&json!({"name": "evicted", "image": "x.io/mcp:1"}))
+        .await
+        .unwrap();
+    rt.wait_status("evicted", 90, "running", |s| s.phase == Phase::Running)
+        .await;
+    let pods: Api<Pod> = rt.ns.api();
+    let selector = ListParams::default().labels("mcp-runtime.dev/server");
+    let first = pods.list(&selector).await.unwrap().items;
+    assert_eq!(first.len(), 1, "one pod before the eviction");
+    let victim = first[0].clone();
+
+    // A bare pod with the server's labels that no scheduler places (so kwok leaves it alone),
+    // without the ReplicaSet's pod-template-hash (else the ReplicaSet adopts it, then deletes it
+    // as one pod too many).
+    let mut labels = victim.labels().clone();
+    labels.remove("pod-template-hash");
+    let mut bare: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bare-failed", "labels": labels},
+        "spec": {"nodeSelector": {"nowhere": "true"},
+                 "containers": [{"name": "c", "image": "x.io/mcp:1"}]}
+    }))
+    .unwrap();
+    bare = pods.create(&PostParams::default(), &bare).await.unwrap();
+
+    let failed = json!({"status": {"phase": "Failed", "reason": "Evicted",
+                                   "message": "The node was low on resource: memory."}});
+    for name in [victim.name_any(), bare.name_any()] {
+        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&failed))
+            .await
+            .unwrap();
+    }
+
+    let reaped = eventually(30, || async {
+        pods.get_opt(&victim.name_any())
+            .await
+            .unwrap()
+            .is_none_or(|p| p.uid() != victim.uid())
+    })
+    .await;
+    assert!(reaped, "the evicted pod was deleted");
+    let events: Api<Event> = rt.ns.api();
+    let event = eventually(30, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("FailedPodDeleted")
+                    && e.involved_object.name.as_deref() == Some("evicted")
+                    && e.message.as_deref().is_some_and(|m| {
+                        m.contains(&victim.name_any()) && m.contains("Evicted: The node was low")
+                    })
+            })
+    })
+    .await;
+    assert!(
+        event,
+        "a FailedPodDeleted event on the McpServer naming the pod and why"
+    );
+    let replaced = eventually(30, || async {
+        pods.list(&selector).await.unwrap().items.iter().any(|p| {
+            p.uid() != victim.uid()
+                && p.uid() != bare.uid()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+    })
+    .await;
+    assert!(replaced, "the ReplicaSet's replacement runs");
+    // Several sweeps (1 s apart) later, the bare pod is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = pods.get_opt("bare-failed").await.unwrap();
+    assert!(
+        still.is_some_and(|p| p.uid() == bare.uid()),
+        "a failed pod no ReplicaSet controls is not ours to delete"
+    );
+}
+
+/// A server runs in the RuntimeClass it names, or in the control plane's default; a RuntimeClass
+/// that does not exist is named in the server's status (the API server refuses its pods).
+#[tokio::test]
+async fn runtime_classes_from_the_spec_or_the_default_and_a_missing_one_is_named() {
+    use k8s_openapi::api::node::v1::RuntimeClass;
+    use kube::api::DeleteParams;
+    let client = support::client().await;
+    let classes: Api<RuntimeClass> = Api::all(client);
+    // Cluster-scoped: a name of this test's own, removed at the end.
+    let class = format!("mcp-sandbox-{}", std::process::id());
+    let rc: RuntimeClass =
+        serde_json::from_value(json!({"metadata": {"name": class}, "handler": "runsc"})).unwrap();
+    let _ = classes.delete(&class, &DeleteParams::default()).await;
+    classes.create(&PostParams::default(), &rc).await.unwrap();
+    let default = class.clone();
+    let rt = Runtime::new_with("runtimeclass", move |c| {
+        c.defaults.runtime_class_name = Some(default)
+    })
+    .await;
+    rt.manager
+        .create(&json!({"name": "sandboxed", "image": "x.io/mcp:1"}))
+        .await
+        .unwrap();
+    rt.manager
+        .create(&json!({"name": "missing", "image": "x.io/mcp:1",
+                        "runtimeClassName": "no-such-class"}))
+        .await
+        .unwrap();
+    rt.wait_status("sandboxed", 90, "running", |s| s.phase == Phase::Running)
+        .await;
+    let pods: Api<Pod> = rt.ns.api();
+    let running = pods
+        .list(&ListParams::default().labels("mcp-runtime.dev/server"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(running.len(), 1, "only the sandboxed server has a pod");
+    assert_eq!(
+        running[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .runtime_class_name
+            .as_deref(),
+        Some(class.as_str()),
+        "the default RuntimeClass"
+    );
+    let m = rt
+        .wait_status("missing", 90, "FailedCreate", |s| {
+            s.last_error
+                .as_ref()
+                .is_some_and(|e| e.reason == "FailedCreate")
+        })
+        .await;
+    let e = m.status.unwrap().last_error.unwrap();
+    assert!(e.message.contains("no-such-class"), "{}", e.message);
+    let d = rt.ns.api::<Deployment>().get("mcp-missing").await.unwrap();
+    assert_eq!(
+        d.spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .runtime_class_name
+            .as_deref(),
+        Some("no-such-class"),
+        "the server's own class wins over the default"
+    );
+    classes
+        .delete(&class, &DeleteParams::default())
+        .await
+        .unwrap();
+}

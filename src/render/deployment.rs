@@ -91,6 +91,10 @@ pub fn deployment(
                 .collect()
         }),
         priority_class_name: spec.priority_class_name.clone(),
+        runtime_class_name: spec
+            .runtime_class_name
+            .clone()
+            .or_else(|| ctx.defaults.runtime_class_name.clone()),
         image_pull_secrets: image_pull_secrets(spec, names),
         termination_grace_period_seconds: spec
             .termination_grace_period_seconds

@@ -40,6 +40,8 @@ pub struct Defaults {
     pub run_as_user: Option<i64>,
     pub read_only_root_filesystem: bool,
     pub termination_grace_period_seconds: Option<i64>,
+    /// RuntimeClass for servers that name none (a sandboxed runtime such as gVisor).
+    pub runtime_class_name: Option<String>,
 }
 
 impl Default for Defaults {
@@ -65,6 +67,7 @@ impl Default for Defaults {
             run_as_user: None,
             read_only_root_filesystem: false,
             termination_grace_period_seconds: None,
+            runtime_class_name: None,
         }
     }
 }

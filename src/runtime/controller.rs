@@ -247,6 +247,17 @@ pub async fn run(
             }
         })
     };
+    let reaper = (config.failed_pod_reap_interval_seconds > 0).then(|| {
+        tokio::spawn(super::reaper::run(
+            ctx.client.clone(),
+            ns.clone(),
+            Duration::from_secs(config.failed_pod_reap_interval_seconds.into()),
+            ctx.pods.clone(),
+            controller.store(),
+            ctx.recorder.clone(),
+            ctx.metrics.clone(),
+        ))
+    });
     // The servers that refer to a Secret or ConfigMap (managed ones, our own Secrets, are
     // handled by `owns_stream`). A scan of the cached servers: such events are rare.
     let referrers = |store: Store<McpServer>, kind: Kind| {
@@ -297,6 +308,9 @@ pub async fn run(
         })
         .await;
     prune.abort();
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
 }
 
 /// One reconcile: observe → validate → render → policies → migrate → apply → report.

@@ -2,7 +2,8 @@
 //! `McpServer`s into Deployments, Secrets and Services ([`controller`]), one server's objects
 //! ([`k8s_deployment::K8sDeployment`]), the manager the CLI and the HTTP API call
 //! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status, with
-//! the MCP-level readiness probe ([`mcp_probe`]) and its schedule ([`mcp_readiness`]).
+//! the MCP-level readiness probe ([`mcp_probe`]) and its schedule ([`mcp_readiness`]), and the
+//! reaper of failed pods ([`reaper`]).
 
 pub mod client;
 pub mod controller;
@@ -12,6 +13,7 @@ pub mod leader;
 pub mod manager;
 pub mod mcp_probe;
 pub mod mcp_readiness;
+pub mod reaper;
 pub mod references;
 pub mod status;
 

@@ -1,0 +1,229 @@
+//! The failed-pod reaper: deletes the managed pods that ended in phase `Failed` (evicted under
+//! node pressure, stopped by a node shutdown). Their ReplicaSet replaced them at once, but
+//! nothing removes them: the kube-controller-manager collects terminated pods only past 12,500
+//! of them (`--terminated-pod-gc-threshold`), and the system we replace saw 565 evicted pods
+//! pile up in one namespace before it got its reaper. Same setting as there
+//! (`ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS`, 600 s, 0 = off), but a sweep reads
+//! the pod watch's cache instead of listing: it costs one DELETE per failed pod and nothing
+//! when there is none. A failed pod stays for up to one interval, so `kubectl get pods` and the
+//! server's Events still show what happened; each deletion is an Event on the server.
+//!
+//! Only pods a ReplicaSet controls are reaped: a bare pod carrying our labels is someone
+//! else's (or a legacy pod the migration handles), and is left alone.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Preconditions};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource};
+use tracing::{info, warn};
+
+use crate::crd::McpServer;
+use crate::metrics::Metrics;
+use crate::render::labels::OWNER_ANNOTATION;
+
+/// A failed pod to delete, with what the kubelet said about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedPod {
+    pub name: String,
+    pub uid: String,
+    /// The server it belongs to (the owner annotation of the pod template).
+    pub server: Option<String>,
+    /// The pod's reason and message, e.g. `Evicted: The node was low on resource: memory.`
+    pub why: String,
+}
+
+/// The pods to reap: phase `Failed`, controlled by a ReplicaSet, not already being deleted.
+pub fn failed_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<FailedPod> {
+    let mut failed: Vec<FailedPod> = pods
+        .into_iter()
+        .filter(|p| {
+            let status = p.status.as_ref();
+            status.and_then(|s| s.phase.as_deref()) == Some("Failed")
+                && p.metadata.deletion_timestamp.is_none()
+                && p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.kind == "ReplicaSet" && o.controller == Some(true))
+        })
+        .filter_map(|p| {
+            let status = p.status.as_ref();
+            let reason = status.and_then(|s| s.reason.as_deref()).unwrap_or("Failed");
+            let why = match status.and_then(|s| s.message.as_deref()) {
+                Some(m) if !m.is_empty() => format!("{reason}: {m}"),
+                _ => reason.to_string(),
+            };
+            Some(FailedPod {
+                name: p.metadata.name.clone()?,
+                uid: p.metadata.uid.clone()?,
+                server: p
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(OWNER_ANNOTATION).cloned()),
+                why,
+            })
+        })
+        .collect();
+    failed.sort_by(|a, b| a.name.cmp(&b.name));
+    failed
+}
+
+/// Sweeps every `interval` (the first sweep once the pod cache is ready) until dropped.
+pub async fn run(
+    client: Client,
+    namespace: String,
+    interval: Duration,
+    pods: Store<Pod>,
+    servers: Store<McpServer>,
+    recorder: Recorder,
+    metrics: std::sync::Arc<Metrics>,
+) {
+    if pods.wait_until_ready().await.is_err() {
+        return;
+    }
+    let api: Api<Pod> = Api::namespaced(client, &namespace);
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let state = pods.state();
+        for pod in failed_pods(state.iter().map(|p| p.as_ref())) {
+            if reap(&api, &pod).await {
+                metrics.failed_pods_reaped.inc();
+                let server = pod
+                    .server
+                    .as_deref()
+                    .and_then(|s| servers.get(&ObjectRef::new(s).within(&namespace)));
+                info!(server = pod.server.as_deref().unwrap_or_default(), pod = %pod.name, why = %pod.why, "deleted a failed pod (its ReplicaSet replaced it)");
+                if let Some(server) = server {
+                    let event = Event {
+                        type_: EventType::Normal,
+                        reason: "FailedPodDeleted".into(),
+                        note: Some(cut(&format!(
+                            "deleted failed pod {} ({})",
+                            pod.name, pod.why
+                        ))),
+                        action: "Reap".into(),
+                        secondary: None,
+                    };
+                    if let Err(e) = recorder.publish(&event, &server.object_ref(&())).await {
+                        warn!(error = %e, "could not record the reap event");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Deletes one pod if it is still the one seen (UID precondition); whether it was deleted.
+async fn reap(api: &Api<Pod>, pod: &FailedPod) -> bool {
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(pod.uid.clone()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&pod.name, &dp).await {
+        Ok(_) => true,
+        // Gone already, or a new pod of the same name: nothing to do.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => false,
+        Err(e) => {
+            warn!(pod = %pod.name, error = %e, "could not delete a failed pod; next sweep retries");
+            false
+        }
+    }
+}
+
+/// Event notes are bounded by the API server (1 KiB); the kubelet's message can be long.
+fn cut(note: &str) -> String {
+    const MAX: usize = 1000;
+    if note.len() <= MAX {
+        return note.to_string();
+    }
+    let mut end = MAX;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn rs_owned(name: &str, phase: &str) -> serde_json::Value {
+        json!({
+            "metadata": {
+                "name": name, "uid": format!("uid-{name}"),
+                "annotations": {OWNER_ANNOTATION: "github"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                     "name": "mcp-github-5d8f", "uid": "rs", "controller": true}]
+            },
+            "status": {"phase": phase, "reason": "Evicted",
+                       "message": "The node was low on resource: memory."}
+        })
+    }
+
+    #[test]
+    fn only_failed_pods_of_a_replicaset_are_reaped_with_their_reason() {
+        let failed = pod(rs_owned("mcp-github-a", "Failed"));
+        let running = pod(rs_owned("mcp-github-b", "Running"));
+        let succeeded = pod(rs_owned("mcp-github-c", "Succeeded"));
+        let mut bare = rs_owned("mcp-github", "Failed");
+        bare["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        let bare = pod(bare);
+        let mut deleting = rs_owned("mcp-github-d", "Failed");
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        let deleting = pod(deleting);
+        let mut not_controller = rs_owned("mcp-github-e", "Failed");
+        not_controller["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+        let not_controller = pod(not_controller);
+
+        let reaped = failed_pods([
+            &running,
+            &failed,
+            &succeeded,
+            &bare,
+            &deleting,
+            &not_controller,
+        ]);
+        assert_eq!(
+            reaped,
+            vec![FailedPod {
+                name: "mcp-github-a".into(),
+                uid: "uid-mcp-github-a".into(),
+                server: Some("github".into()),
+                why: "Evicted: The node was low on resource: memory.".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_pod_without_reason_is_named_failed() {
+        let mut p = rs_owned("mcp-x-a", "Failed");
+        p["status"] = json!({"phase": "Failed"});
+        assert_eq!(failed_pods([&pod(p)])[0].why, "Failed");
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(800);
+        let note = cut(&long);
+        assert!(note.len() <= 1000 + '…'.len_utf8());
+        assert!(note.ends_with('…'));
+        assert_eq!(cut("short"), "short");
+    }
+}
