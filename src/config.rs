@@ -116,6 +116,13 @@ pub struct Settings {
     /// 0 turns the reaper off.
     #[arg(long, env = "MCP_RUNTIME_FAILED_POD_REAP_INTERVAL")]
     pub failed_pod_reap_interval: Option<u32>,
+    /// Type of the servers' Services: ClusterIP, or NodePort for a platform outside the
+    /// cluster (default: NodePort when a node host is set out of cluster, else ClusterIP).
+    #[arg(long, env = "MCP_RUNTIME_SERVICE_TYPE")]
+    pub service_type: Option<String>,
+    /// Host (name or address) of a node, for the `status.nodeEndpoint` of NodePort Services.
+    #[arg(long, env = "MCP_RUNTIME_NODE_HOST")]
+    pub node_host: Option<String>,
 }
 
 /// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
@@ -156,6 +163,7 @@ pub const ARCHESTRA_FALLBACKS: &[(&str, &str)] = &[
         "failed_pod_reap_interval",
         "ARCHESTRA_ORCHESTRATOR_FAILED_POD_REAP_INTERVAL_SECONDS",
     ),
+    ("node_host", "ARCHESTRA_ORCHESTRATOR_K8S_NODE_HOST"),
 ];
 
 /// Variables of the reference system that mcp-runtime reads but does not act on, with what
@@ -173,10 +181,6 @@ pub const ARCHESTRA_NOT_HONOURED: &[(&str, &str)] = &[
     (
         "ARCHESTRA_ORCHESTRATOR_ENVIRONMENT_NAMESPACES",
         "one control plane serves one namespace (MCP_RUNTIME_NAMESPACE); run one per namespace",
-    ),
-    (
-        "ARCHESTRA_ORCHESTRATOR_K8S_NODE_HOST",
-        "Services are ClusterIP only (no NodePort URLs); the endpoint is the in-cluster DNS name",
     ),
     (
         "ARCHESTRA_ORCHESTRATOR_MCP_K8S_SERVICE_ACCOUNT_NAME",
@@ -251,6 +255,20 @@ pub struct RuntimeConfig {
     /// Seconds between sweeps of failed pods ([`crate::runtime::reaper`]); 0: off.
     #[serde(default = "default_reap_interval")]
     pub failed_pod_reap_interval_seconds: u32,
+    #[serde(default)]
+    pub service: ServiceSettings,
+}
+
+/// How servers' Services are exposed. `NodePort` is the reference system's way for a platform
+/// running outside the cluster (local development): the API server allocates a port on every
+/// node, and with a node host the status carries `nodeEndpoint`, which the MCP probe uses too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSettings {
+    #[serde(rename = "type")]
+    pub type_: crate::render::service::ServiceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_host: Option<String>,
 }
 
 /// The reference system's reaper interval.
@@ -557,6 +575,26 @@ impl Settings {
                     })?,
                 },
             },
+            service: {
+                let node_host = text(&self.node_host, "node_host").filter(|h| !h.is_empty());
+                use crate::render::service::ServiceType;
+                ServiceSettings {
+                    type_: match self.service_type.as_deref().map(str::trim) {
+                        Some("ClusterIP") => ServiceType::ClusterIP,
+                        Some("NodePort") => ServiceType::NodePort,
+                        Some(_) => {
+                            return Err(ConfigError::Variable {
+                                var: "MCP_RUNTIME_SERVICE_TYPE",
+                                reason: "must be ClusterIP or NodePort".into(),
+                            });
+                        }
+                        // The reference: NodePort unless it runs in the cluster.
+                        None if node_host.is_some() && !in_cluster => ServiceType::NodePort,
+                        None => ServiceType::ClusterIP,
+                    },
+                    node_host,
+                }
+            },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();
                 let selector =
@@ -619,6 +657,7 @@ impl RuntimeConfig {
                 read_only_root_filesystem: self.defaults.read_only_root_filesystem,
                 termination_grace_period_seconds: None,
                 runtime_class_name: self.defaults.runtime_class_name.clone(),
+                service_type: self.service.type_,
             },
             network: crate::render::network::NetworkDefaults {
                 mode: self.network.mode,
@@ -692,6 +731,59 @@ mod tests {
         let c = s.resolve(&e).unwrap();
         assert_eq!(c.namespace, "mine");
         assert_eq!(c.kubeconfig.source, KubeconfigKind::Local);
+    }
+
+    #[test]
+    fn node_ports_as_in_the_reference_out_of_cluster_with_a_node_host() {
+        use crate::render::service::ServiceType;
+        let home = ("HOME", "/home/x");
+        let c = Settings::default().resolve(&env(&[home], &[])).unwrap();
+        assert_eq!(c.service, ServiceSettings::default());
+        assert_eq!(c.service.type_, ServiceType::ClusterIP);
+        let host = ("ARCHESTRA_ORCHESTRATOR_K8S_NODE_HOST", " 192.168.49.2 ");
+        let c = Settings::default()
+            .resolve(&env(&[home, host], &[]))
+            .unwrap();
+        assert_eq!(c.service.type_, ServiceType::NodePort);
+        assert_eq!(c.service.node_host.as_deref(), Some("192.168.49.2"));
+        assert_eq!(
+            c.render_context().defaults.service_type,
+            ServiceType::NodePort
+        );
+        // In the cluster the reference used ClusterIP, node host or not.
+        let inside = (
+            "ARCHESTRA_ORCHESTRATOR_LOAD_KUBECONFIG_FROM_CURRENT_CLUSTER",
+            "true",
+        );
+        let c = Settings::default()
+            .resolve(&env(&[home, host, inside], &[]))
+            .unwrap();
+        assert_eq!(c.service.type_, ServiceType::ClusterIP);
+        // An explicit type wins; a wrong one is named.
+        let own = Settings {
+            service_type: Some("NodePort".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            own.resolve(&env(&[home], &[])).unwrap().service.type_,
+            ServiceType::NodePort
+        );
+        let bad = Settings {
+            service_type: Some("LoadBalancer".into()),
+            ..Default::default()
+        };
+        match bad.resolve(&env(&[home], &[])) {
+            Err(ConfigError::Variable { var, .. }) => assert_eq!(var, "MCP_RUNTIME_SERVICE_TYPE"),
+            other => panic!("{other:?}"),
+        }
+        // A node host that is not a host name or address is refused by the schema.
+        let bad_host = ("ARCHESTRA_ORCHESTRATOR_K8S_NODE_HOST", "http://node:80/");
+        match Settings::default().resolve(&env(&[home, bad_host], &[])) {
+            Err(ConfigError::Invalid(v)) => {
+                assert!(v.to_string().contains("/service/nodeHost"), "{v}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1126,3 +1126,98 @@ async fn runtime_classes_from_the_spec_or_the_default_and_a_missing_one_is_named
         .await
         .unwrap();
 }
+
+/// For a platform outside the cluster (the reference system's local development): Services are
+/// NodePorts, the status carries the URL on the node with the port the API server allocated,
+/// the NetworkPolicy admits node-port traffic, and the MCP probe goes to that URL. Here a bridge
+/// on 127.0.0.1 at the allocated port stands in for kube-proxy, so the probe gets a real MCP
+/// answer (the official SDK's server) through the node endpoint.
+#[tokio::test]
+async fn node_ports_for_a_platform_outside_the_cluster() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use mcp_runtime::config::ServiceSettings;
+    use mcp_runtime::render::service::ServiceType;
+    let rt = Runtime::new_with("nodeport", |c| {
+        c.service = ServiceSettings {
+            type_: ServiceType::NodePort,
+            node_host: Some("127.0.0.1".into()),
+        }
+    })
+    .await;
+    rt.manager
+        .create(&http_server("outside", "s3cr3t-np"))
+        .await
+        .unwrap();
+    let m = rt
+        .wait_status("outside", 90, "a node endpoint", |s| {
+            s.phase == Phase::Running && s.node_endpoint.is_some()
+        })
+        .await;
+    let service = rt.ns.api::<Service>().get("mcp-outside").await.unwrap();
+    let spec = service.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    let node_port = spec.ports.unwrap()[0].node_port.expect("allocated");
+    let status = m.status.unwrap();
+    let url = format!("http://127.0.0.1:{node_port}/mcp");
+    assert_eq!(status.node_endpoint.as_deref(), Some(url.as_str()));
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(&*format!("http://mcp-outside.{}.svc:8082/mcp", rt.ns.name)),
+        "the in-cluster URL stays"
+    );
+    SchemaKind::RuntimeStatus
+        .validate(&serde_json::to_value(&status).unwrap())
+        .unwrap();
+    let np = rt
+        .ns
+        .api::<NetworkPolicy>()
+        .get("mcp-outside")
+        .await
+        .unwrap();
+    let from = serde_json::to_value(&np.spec.unwrap().ingress.unwrap()[0].from).unwrap();
+    assert!(
+        from.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["ipBlock"]["cidr"] == "0.0.0.0/0"),
+        "node-port traffic admitted: {from}"
+    );
+
+    // An MCP server where the node port leads (kube-proxy's part, played by a bridge).
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _bridge = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+            .args([
+                "bridge",
+                "--listen",
+                &format!("127.0.0.1:{node_port}"),
+                "--",
+            ])
+            .arg(support::tools::mcp_python())
+            .arg(format!(
+                "{}/tests/fixtures/mcp/server.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let m = rt
+        .wait_status(
+            "outside",
+            90,
+            "McpReady=True through the node endpoint",
+            |s| support::has_condition(s, "McpReady", "Initialized"),
+        )
+        .await;
+    let mcp = m.status.unwrap().mcp.expect("status.mcp");
+    assert!(!mcp.server_info.name.is_empty());
+    assert!(mcp.tools.unwrap_or(0) > 0, "{mcp:?}");
+}

@@ -26,6 +26,9 @@ pub struct McpServerStatus {
     pub ready_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The NodePort URL for clients outside the cluster (`MCP_RUNTIME_SERVICE_TYPE=NodePort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

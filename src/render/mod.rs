@@ -42,6 +42,8 @@ pub struct Defaults {
     pub termination_grace_period_seconds: Option<i64>,
     /// RuntimeClass for servers that name none (a sandboxed runtime such as gVisor).
     pub runtime_class_name: Option<String>,
+    /// Type of the servers' Services.
+    pub service_type: service::ServiceType,
 }
 
 impl Default for Defaults {
@@ -68,6 +70,7 @@ impl Default for Defaults {
             read_only_root_filesystem: false,
             termination_grace_period_seconds: None,
             runtime_class_name: None,
+            service_type: service::ServiceType::ClusterIP,
         }
     }
 }

@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::crd::{McpServerSpec, NetworkMode};
 
 use super::names::ServerNames;
-use super::service::serving;
+use super::service::{ServiceType, serving};
 use super::{RenderContext, labels};
 
 /// IPv4 ranges no server reaches in `default` mode: "this" network, RFC 1918, carrier-grade
@@ -106,11 +106,13 @@ pub fn network_policy(
     if mode == NetworkMode::Off {
         return None;
     }
-    // Ingress: nothing at all for a plain stdio server (no port); else the MCP port.
+    // Ingress: nothing at all for a plain stdio server (no port); else the MCP port, from the
+    // control plane and the platform, and from anywhere when the Service is a NodePort (its
+    // clients are outside the cluster, and node-port traffic may arrive from any address).
     let ingress = match serving(spec, ctx).http() {
         None => vec![],
-        Some((p, _)) => vec![NetworkPolicyIngressRule {
-            from: Some(vec![
+        Some((p, _)) => {
+            let mut from = vec![
                 NetworkPolicyPeer {
                     pod_selector: Some(selector(&ctx.network.control_plane)),
                     ..Default::default()
@@ -120,9 +122,21 @@ pub fn network_policy(
                     namespace_selector: ctx.network.platform_namespaces.as_ref().map(selector),
                     ..Default::default()
                 },
-            ]),
-            ports: Some(vec![port(p, "TCP")]),
-        }],
+            ];
+            if ctx.defaults.service_type == ServiceType::NodePort {
+                from.extend(["0.0.0.0/0", "::/0"].map(|cidr| NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: cidr.into(),
+                        except: None,
+                    }),
+                    ..Default::default()
+                }));
+            }
+            vec![NetworkPolicyIngressRule {
+                from: Some(from),
+                ports: Some(vec![port(p, "TCP")]),
+            }]
+        }
     };
     let mut egress = vec![NetworkPolicyEgressRule {
         // DNS: any resolver the pod is configured with (kube-dns, node-local caches).
@@ -270,5 +284,28 @@ mod tests {
             np["spec"]["policyTypes"],
             serde_json::json!(["Ingress", "Egress"])
         );
+    }
+
+    #[test]
+    fn node_ports_admit_any_source_on_the_mcp_port_only() {
+        let s = spec(None, http());
+        let names = ServerNames::new(&s.name).unwrap();
+        let mut ctx = RenderContext::default();
+        let cluster_ip = serde_json::to_value(network_policy(&s, &names, &ctx)).unwrap();
+        ctx.defaults.service_type = ServiceType::NodePort;
+        let node_port = serde_json::to_value(network_policy(&s, &names, &ctx)).unwrap();
+        let from = |np: &serde_json::Value| np["spec"]["ingress"][0]["from"].clone();
+        assert_eq!(from(&cluster_ip).as_array().unwrap().len(), 2);
+        let peers = from(&node_port);
+        assert_eq!(
+            peers.as_array().unwrap()[..2],
+            from(&cluster_ip).as_array().unwrap()[..]
+        );
+        assert_eq!(peers[2]["ipBlock"]["cidr"], "0.0.0.0/0");
+        assert_eq!(peers[3]["ipBlock"]["cidr"], "::/0");
+        assert_eq!(node_port["spec"]["ingress"][0]["ports"][0]["port"], 8080);
+        assert_eq!(node_port["spec"]["egress"], cluster_ip["spec"]["egress"]);
+        let svc = crate::render::service::service(&s, &names, &ctx).unwrap();
+        assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("NodePort"));
     }
 }

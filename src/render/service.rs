@@ -11,6 +11,26 @@ use crate::crd::{McpServerSpec, Transport};
 use super::names::ServerNames;
 use super::{RenderContext, labels};
 
+/// How Services are exposed (`MCP_RUNTIME_SERVICE_TYPE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ServiceType {
+    /// Reachable inside the cluster only.
+    #[default]
+    ClusterIP,
+    /// Also on a port of every node, allocated by the API server: the reference system's way
+    /// for a platform outside the cluster.
+    NodePort,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+        }
+    }
+}
+
 /// Port and path of the bridge in a bridged stdio server's pod.
 pub const BRIDGE_PORT: u16 = 8080;
 pub const BRIDGE_PATH: &str = "/mcp";
@@ -56,7 +76,7 @@ pub fn serving<'a>(spec: &'a McpServerSpec, ctx: &'a RenderContext) -> Serving<'
 /// Name of the MCP port on the container and the Service.
 pub const PORT_NAME: &str = "mcp";
 
-/// A ClusterIP Service selecting the server's pods, or `None` for unbridged stdio servers.
+/// A Service (ClusterIP, or NodePort by setting) selecting the server's pods, or `None` for unbridged stdio servers.
 pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -> Option<Service> {
     let (port, _) = serving(spec, ctx).http()?;
     let namespace = &ctx.namespace;
@@ -69,7 +89,7 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -
             ..Default::default()
         },
         spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
+            type_: Some(ctx.defaults.service_type.as_str().into()),
             selector: Some(labels::selector(names)),
             ports: Some(vec![ServicePort {
                 name: Some(PORT_NAME.into()),
@@ -83,6 +103,18 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -
         }),
         ..Default::default()
     })
+}
+
+/// Where clients outside the cluster reach a NodePort server: `http://<node host>:<node
+/// port><path>`, with the port the API server allocated (read from the live Service).
+pub fn node_endpoint(
+    spec: &McpServerSpec,
+    ctx: &RenderContext,
+    node_host: &str,
+    node_port: i32,
+) -> Option<String> {
+    let (_, path) = serving(spec, ctx).http()?;
+    Some(format!("http://{node_host}:{node_port}{path}"))
 }
 
 /// Where MCP clients reach the server: `http://<service>.<namespace>.svc:<port><path>`.

@@ -120,6 +120,8 @@ pub struct Context {
     readiness: Readiness,
     /// Whether `Ready` waits for the MCP probe's answer.
     mcp_gates_ready: bool,
+    /// Host of a node, for the NodePort URL in `status.nodeEndpoint` (NodePort Services only).
+    node_host: Option<String>,
 }
 
 /// What the last successful apply of a server was made from and left behind.
@@ -221,6 +223,9 @@ pub async fn run(
         references_checked: Mutex::new(HashMap::new()),
         readiness,
         mcp_gates_ready: config.mcp_probe.gates_ready,
+        node_host: (config.service.type_ == crate::render::service::ServiceType::NodePort)
+            .then(|| config.service.node_host.clone())
+            .flatten(),
     });
     let mcps: Api<McpServer> = Api::namespaced(client, &ns);
     let owner_of = |annotations: &BTreeMap<String, String>, ns: Option<String>| {
@@ -688,7 +693,20 @@ async fn report(
         .deployments
         .get(&ObjectRef::new(&names.deployment).within(&ctx.namespace));
     let endpoint = crate::render::service::endpoint(spec, names, &ctx.render);
-    let serving = match (&endpoint, deployment.as_deref()) {
+    // The NodePort URL needs the port the API server allocated: the last apply read it.
+    let node_endpoint = ctx.node_host.as_deref().and_then(|host| {
+        let port = ctx
+            .applied
+            .lock()
+            .ok()?
+            .get(&mcp.name_any())?
+            .left
+            .node_port?;
+        crate::render::service::node_endpoint(spec, &ctx.render, host, port)
+    });
+    // A control plane given a node host reaches its servers there (it is outside the cluster).
+    let probed_url = node_endpoint.clone().or_else(|| endpoint.clone());
+    let serving = match (&probed_url, deployment.as_deref()) {
         _ if acceptance != Acceptance::Accepted || spec.stopped => Serving::NotServing,
         (None, _) => Serving::NoEndpoint,
         (Some(endpoint), Some(d)) => {
@@ -727,6 +745,7 @@ async fn report(
         deployment: deployment.as_deref(),
         pods: pods.iter().map(|p| p.as_ref()).collect(),
         endpoint,
+        node_endpoint,
         deployment_name: names.deployment.clone(),
         service_name: crate::render::service::serving(spec, &ctx.render)
             .http()

@@ -158,6 +158,15 @@ impl K8sDeployment {
                 ) {
                     live = self.reset_ports(&desired_ports).await?;
                 }
+                applied.node_port = live
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.ports.as_ref())
+                    .and_then(|ps| {
+                        ps.iter()
+                            .find(|p| p.name.as_deref() == Some(crate::render::service::PORT_NAME))
+                    })
+                    .and_then(|p| p.node_port);
                 applied.service_version = live.metadata.resource_version;
             }
             None if exists.service => {
@@ -259,6 +268,8 @@ pub struct Applied {
     pub deployment_generation: Option<i64>,
     pub service_version: Option<String>,
     pub network_policy_version: Option<String>,
+    /// The node port the API server allocated to the MCP port of a NodePort Service.
+    pub node_port: Option<i32>,
 }
 
 /// A typed object as JSON with `apiVersion` and `kind`, which server-side apply requires.

@@ -41,6 +41,8 @@ pub struct Observed<'a> {
     pub deployment: Option<&'a Deployment>,
     pub pods: Vec<&'a Pod>,
     pub endpoint: Option<String>,
+    /// The NodePort URL, when Services are NodePorts and a node host is set.
+    pub node_endpoint: Option<String>,
     pub deployment_name: String,
     pub service_name: Option<String>,
     pub secret_name: Option<String>,
@@ -80,6 +82,7 @@ pub fn derive(o: &Observed<'_>, previous: Option<&McpServerStatus>, now: &Time) 
         service_name: o.service_name.clone(),
         secret_name: o.secret_name.clone(),
         endpoint: o.endpoint.clone(),
+        node_endpoint: o.node_endpoint.clone(),
         ..Default::default()
     };
 
@@ -459,6 +462,7 @@ mod tests {
             deployment: d,
             pods,
             endpoint: None,
+            node_endpoint: None,
             deployment_name: "mcp-x".into(),
             service_name: None,
             secret_name: None,
