@@ -123,6 +123,12 @@ pub struct Settings {
     /// Host (name or address) of a node, for the `status.nodeEndpoint` of NodePort Services.
     #[arg(long, env = "MCP_RUNTIME_NODE_HOST")]
     pub node_host: Option<String>,
+    /// ServiceAccounts servers may name, comma-separated (unset: any but the control plane's).
+    #[arg(long, env = "MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS")]
+    pub allowed_service_accounts: Option<String>,
+    /// The control plane's own ServiceAccount, which no server may use.
+    #[arg(long, env = "MCP_RUNTIME_OWN_SERVICE_ACCOUNT")]
+    pub own_service_account: Option<String>,
 }
 
 /// Legacy variable names still honoured, as (setting, variable). Used only when neither the flag
@@ -184,7 +190,7 @@ pub const ARCHESTRA_NOT_HONOURED: &[(&str, &str)] = &[
     ),
     (
         "ARCHESTRA_ORCHESTRATOR_MCP_K8S_SERVICE_ACCOUNT_NAME",
-        "a server names its ServiceAccount in its own spec (serviceAccountName)",
+        "a server names its ServiceAccount in its own spec (serviceAccountName), within MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS",
     ),
     (
         "ARCHESTRA_ORCHESTRATOR_MCP_IDLE_HIBERNATION_ENABLED",
@@ -257,6 +263,19 @@ pub struct RuntimeConfig {
     pub failed_pod_reap_interval_seconds: u32,
     #[serde(default)]
     pub service: ServiceSettings,
+    #[serde(default)]
+    pub service_accounts: ServiceAccountSettings,
+}
+
+/// Which ServiceAccounts servers may run as ([`crate::render::service_account`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceAccountSettings {
+    /// `None`: any but the control plane's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<String>,
 }
 
 /// How servers' Services are exposed. `NodePort` is the reference system's way for a platform
@@ -595,6 +614,24 @@ impl Settings {
                     node_host,
                 }
             },
+            service_accounts: ServiceAccountSettings {
+                allowed: self.allowed_service_accounts.as_deref().map(|list| {
+                    // In the given order (a schema error's index points into it), once each.
+                    let mut names: Vec<String> = Vec::new();
+                    for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        if !names.iter().any(|m| m == n) {
+                            names.push(n.to_string());
+                        }
+                    }
+                    names
+                }),
+                control_plane: self
+                    .own_service_account
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(String::from),
+            },
             network: {
                 let d = crate::render::network::NetworkDefaults::default();
                 let selector =
@@ -658,6 +695,14 @@ impl RuntimeConfig {
                 termination_grace_period_seconds: None,
                 runtime_class_name: self.defaults.runtime_class_name.clone(),
                 service_type: self.service.type_,
+                service_accounts: crate::render::service_account::ServiceAccounts {
+                    allowed: self
+                        .service_accounts
+                        .allowed
+                        .as_ref()
+                        .map(|a| a.iter().cloned().collect()),
+                    control_plane: self.service_accounts.control_plane.clone(),
+                },
             },
             network: crate::render::network::NetworkDefaults {
                 mode: self.network.mode,
@@ -731,6 +776,36 @@ mod tests {
         let c = s.resolve(&e).unwrap();
         assert_eq!(c.namespace, "mine");
         assert_eq!(c.kubeconfig.source, KubeconfigKind::Local);
+    }
+
+    #[test]
+    fn allowed_service_accounts_are_a_checked_list_and_reach_rendering() {
+        let home = ("HOME", "/home/x");
+        let c = Settings::default().resolve(&env(&[home], &[])).unwrap();
+        assert_eq!(c.service_accounts, ServiceAccountSettings::default());
+        let set = Settings {
+            allowed_service_accounts: Some(" reader, k8s-mcp,,reader ".into()),
+            own_service_account: Some("mcp-runtime".into()),
+            ..Default::default()
+        };
+        let c = set.resolve(&env(&[home], &[])).unwrap();
+        assert_eq!(
+            c.service_accounts.allowed,
+            Some(vec!["reader".to_string(), "k8s-mcp".to_string()])
+        );
+        let rule = c.render_context().defaults.service_accounts;
+        assert_eq!(rule.control_plane.as_deref(), Some("mcp-runtime"));
+        assert!(rule.allowed.unwrap().contains("reader"));
+        let bad = Settings {
+            allowed_service_accounts: Some("reader,Not_A_Name".into()),
+            ..Default::default()
+        };
+        match bad.resolve(&env(&[home], &[])) {
+            Err(ConfigError::Invalid(v)) => {
+                assert!(v.to_string().contains("/serviceAccounts/allowed/1"), "{v}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -27,10 +27,12 @@ struct Api {
 
 async fn setup(test: &str) -> Api {
     let rt = Runtime::new(test).await;
-    let render = RenderContext {
+    let mut render = RenderContext {
         namespace: rt.ns.name.clone(),
         ..Default::default()
     };
+    // As in the cluster, where the manifests pass the control plane's ServiceAccount.
+    render.defaults.service_accounts.control_plane = Some("mcp-runtime".into());
     let (state, cache) = AppState::new(
         rt.ns.client.clone(),
         render,
@@ -369,6 +371,15 @@ async fn every_error_path_has_its_status_and_problem() {
         "{p}"
     );
     assert!(!p.to_string().contains("do-not-echo"));
+
+    // The control plane's own ServiceAccount: 422 at its path, nothing stored.
+    let own = json!({"name": "own-sa", "image": "x.io/y:1", "serviceAccountName": "mcp-runtime"});
+    let (s, _, p) = call(r, Method::POST, "/v1/servers", Some(TOKEN), j(own)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["violations"][0]["path"], "/serviceAccountName", "{p}");
+    assert_eq!(p["violations"][0]["rule"], "allowedServiceAccounts", "{p}");
+    let (s, _, _) = call(r, Method::GET, "/v1/servers/own-sa", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Unknown server: 404 on every verb.
     for (m, path) in [

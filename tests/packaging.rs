@@ -171,6 +171,10 @@ fn bad_values_are_refused_with_their_path() {
         ("network.mode=open", "/network/mode"),
         ("runtimeClassName=Not_A_Class", "/runtimeClassName"),
         (
+            "allowedServiceAccounts={Bad_Name}",
+            "/allowedServiceAccounts/0",
+        ),
+        (
             "failedPodReapIntervalSeconds=-5",
             "/failedPodReapIntervalSeconds",
         ),
@@ -260,6 +264,8 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "--set",
             "runtimeClassName=gvisor",
             "--set",
+            "allowedServiceAccounts={mcp-reader,k8s-mcp}",
+            "--set",
             "network.mode=restricted",
             "--set",
             "network.platformPodLabels.app=platform",
@@ -307,6 +313,13 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "{values:?}"
         );
         assert_eq!(
+            env.contains(&"MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS"),
+            values
+                .iter()
+                .any(|v| v.starts_with("allowedServiceAccounts")),
+            "{values:?}"
+        );
+        assert_eq!(
             env.contains(&"MCP_RUNTIME_RUNTIME_CLASS"),
             values.iter().any(|v| v.starts_with("runtimeClassName")),
             "{values:?}"
@@ -336,6 +349,15 @@ async fn helm_template_is_accepted_by_the_api_server() {
             selectors.then(|| "kubernetes.io/metadata.name=platform".to_string()),
             "{values:?}"
         );
+        if values
+            .iter()
+            .any(|v| v.starts_with("allowedServiceAccounts"))
+        {
+            assert_eq!(
+                value_of("MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS").as_deref(),
+                Some("mcp-reader,k8s-mcp")
+            );
+        }
     }
 }
 

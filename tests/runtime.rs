@@ -1221,3 +1221,89 @@ async fn node_ports_for_a_platform_outside_the_cluster() {
     assert!(!mcp.server_info.name.is_empty());
     assert!(mcp.tools.unwrap_or(0) > 0, "{mcp:?}");
 }
+
+/// A server may not run as the control plane's ServiceAccount, and with a list only as one of
+/// those: the manager (and so the API) refuses with the path before storing anything, and a
+/// server written past it (kubectl) is not accepted by the controller and gets no Deployment.
+#[tokio::test]
+async fn service_accounts_outside_the_allowed_ones_are_refused() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use mcp_runtime::config::ServiceAccountSettings;
+    use mcp_runtime::render::service_account::{RULE, ServiceAccounts};
+    let rt = Runtime::new_with("serviceaccounts", |c| {
+        c.service_accounts = ServiceAccountSettings {
+            allowed: Some(vec!["mcp-reader".into()]),
+            control_plane: Some("mcp-runtime".into()),
+        }
+    })
+    .await;
+    let sas: Api<ServiceAccount> = rt.ns.api();
+    let reader: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "mcp-reader"}})).unwrap();
+    sas.create(&PostParams::default(), &reader).await.unwrap();
+    let manager = rt.manager.clone().with_service_accounts(ServiceAccounts {
+        allowed: Some(["mcp-reader".to_string()].into()),
+        control_plane: Some("mcp-runtime".into()),
+    });
+
+    for (name, account) in [("own", "mcp-runtime"), ("admin", "cluster-admin-sa")] {
+        let doc = json!({"name": name, "image": "x.io/mcp:1", "serviceAccountName": account});
+        match manager.create(&doc).await {
+            Err(mcp_runtime::runtime::Error::Render {
+                source: mcp_runtime::render::RenderError::Invalid(v),
+                ..
+            }) => assert_eq!(v.pairs(), vec![("/serviceAccountName", RULE)], "{v}"),
+            other => panic!("{account} must be refused: {other:?}"),
+        }
+        assert!(
+            rt.mcps().get_opt(name).await.unwrap().is_none(),
+            "nothing stored"
+        );
+    }
+
+    manager
+        .create(&json!({"name": "reader", "image": "x.io/mcp:1",
+                        "serviceAccountName": "mcp-reader"}))
+        .await
+        .unwrap();
+    rt.wait_status("reader", 90, "running", |s| s.phase == Phase::Running)
+        .await;
+    let d = rt.ns.api::<Deployment>().get("mcp-reader").await.unwrap();
+    let pod_spec = d.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod_spec.service_account_name.as_deref(), Some("mcp-reader"));
+    assert_eq!(pod_spec.automount_service_account_token, Some(false));
+
+    // Written straight to the API server, past the manager.
+    let spec = mcp_runtime::render::parse_document(
+        &json!({"name": "rogue", "image": "x.io/mcp:1", "serviceAccountName": "mcp-runtime"}),
+    )
+    .unwrap();
+    rt.mcps()
+        .create(
+            &PostParams::default(),
+            &mcp_runtime::crd::McpServer::new("rogue", spec),
+        )
+        .await
+        .unwrap();
+    let m = rt
+        .wait_status("rogue", 60, "not accepted", |s| {
+            support::has_condition(s, "Accepted", "InvalidSpec")
+        })
+        .await;
+    let accepted = support::condition(m, "Accepted");
+    assert!(
+        accepted.message.contains("/serviceAccountName")
+            && accepted.message.contains("control plane"),
+        "{}",
+        accepted.message
+    );
+    assert!(
+        rt.ns
+            .api::<Deployment>()
+            .get_opt("mcp-rogue")
+            .await
+            .unwrap()
+            .is_none(),
+        "no Deployment for a refused server"
+    );
+}

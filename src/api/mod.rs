@@ -101,7 +101,8 @@ impl AppState {
                 async {}
             });
         let state = AppState {
-            manager: McpServerRuntimeManager::new(client.clone(), &namespace),
+            manager: McpServerRuntimeManager::new(client.clone(), &namespace)
+                .with_service_accounts(render.defaults.service_accounts.clone()),
             client,
             servers,
             tokens,

@@ -8,6 +8,7 @@ pub mod names;
 pub mod network;
 pub mod secret;
 pub mod service;
+pub mod service_account;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,8 @@ pub struct Defaults {
     pub runtime_class_name: Option<String>,
     /// Type of the servers' Services.
     pub service_type: service::ServiceType,
+    /// Which ServiceAccounts servers may name.
+    pub service_accounts: service_account::ServiceAccounts,
 }
 
 impl Default for Defaults {
@@ -71,6 +74,7 @@ impl Default for Defaults {
             termination_grace_period_seconds: None,
             runtime_class_name: None,
             service_type: service::ServiceType::ClusterIP,
+            service_accounts: service_account::ServiceAccounts::default(),
         }
     }
 }
@@ -202,6 +206,7 @@ pub fn render_with(
     ctx: &RenderContext,
     extras: Extras,
 ) -> Result<Manifests, RenderError> {
+    ctx.defaults.service_accounts.check(spec)?;
     let deployment = deployment::deployment(spec, &names, ctx, extras.template_annotations)?;
     Ok(Manifests {
         secret: secret::env_secret(spec, &names, &ctx.namespace),

@@ -26,6 +26,8 @@ use super::{API_MANAGER, Error, Result};
 pub struct McpServerRuntimeManager {
     client: Client,
     namespace: String,
+    /// Which ServiceAccounts a server may name (checked before anything is stored).
+    service_accounts: crate::render::service_account::ServiceAccounts,
 }
 
 impl McpServerRuntimeManager {
@@ -33,7 +35,17 @@ impl McpServerRuntimeManager {
         McpServerRuntimeManager {
             client,
             namespace: namespace.into(),
+            service_accounts: Default::default(),
         }
+    }
+
+    /// Refuses servers naming a ServiceAccount the settings do not allow, with the path.
+    pub fn with_service_accounts(
+        mut self,
+        rule: crate::render::service_account::ServiceAccounts,
+    ) -> Self {
+        self.service_accounts = rule;
+        self
     }
 
     pub fn namespace(&self) -> &str {
@@ -62,6 +74,12 @@ impl McpServerRuntimeManager {
             name: spec.name.clone(),
             source: RenderError::Name,
         })?;
+        self.service_accounts
+            .check(&spec)
+            .map_err(|v| Error::Render {
+                name: spec.name.clone(),
+                source: RenderError::Invalid(v),
+            })?;
         let (stored, env, pull) = secret::split(&spec, &names, &self.namespace);
         Ok((
             names.slug.clone(),
