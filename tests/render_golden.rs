@@ -34,15 +34,7 @@ fn stdio_server() {
         m.endpoint.as_deref(),
         Some("http://mcp-filesystem.mcp.svc:8080/mcp")
     );
-    let pod = m
-        .deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let pod = pod_spec(&m);
     let init = &pod.init_containers.as_ref().unwrap()[0];
     assert_eq!(init.name, "install-bridge");
     let main = &pod.containers[0];
@@ -253,18 +245,7 @@ fn stopped_scales_to_zero_and_keeps_everything_else() {
 
 #[test]
 fn runtime_class_from_the_spec_wins_over_the_default() {
-    let class = |m: &Manifests| {
-        m.deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .runtime_class_name
-            .clone()
-    };
+    let class = |m: &Manifests| pod_spec(m).runtime_class_name.clone();
     let plain = json!({"name": "x", "image": "x.io/y:1"});
     assert_eq!(class(&render_document(&plain, &ctx()).unwrap()), None);
     let mut sandboxed = ctx();
@@ -281,4 +262,13 @@ fn runtime_class_from_the_spec_wins_over_the_default() {
     let bad = json!({"name": "x", "image": "x.io/y:1", "runtimeClassName": "Not_A_Class"});
     let err = render_document(&bad, &ctx()).unwrap_err().to_string();
     assert!(err.contains("/runtimeClassName"), "{err}");
+}
+
+/// The rendered Deployment's pod spec.
+fn pod_spec(m: &Manifests) -> &k8s_openapi::api::core::v1::PodSpec {
+    m.deployment
+        .spec
+        .as_ref()
+        .and_then(|d| d.template.spec.as_ref())
+        .expect("a Deployment with a pod spec")
 }
