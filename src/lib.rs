@@ -14,3 +14,4 @@ pub mod plugin;
 pub mod render;
 pub mod runtime;
 pub mod schema;
+pub mod yaml;

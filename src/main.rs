@@ -424,7 +424,7 @@ fn print_objects(objects: &[serde_json::Value], format: Format) -> anyhow::Resul
                 if i > 0 {
                     println!("---");
                 }
-                print!("{}", serde_norway::to_string(o)?);
+                print!("{}", mcp_runtime::yaml::to_string(o)?);
             }
         }
     }

@@ -18,7 +18,7 @@ use mcp_runtime::runtime::{CONTROLLER_MANAGER, client, leader};
 use tracing::info;
 
 pub fn crd_yaml() -> anyhow::Result<String> {
-    Ok(serde_norway::to_string(&mcp_runtime::crd::crd())?)
+    Ok(mcp_runtime::yaml::to_string(&mcp_runtime::crd::crd())?)
 }
 
 /// A client for the configured cluster; for the built-in local cluster, starts it first when it
@@ -100,10 +100,14 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         install_crd(&client).await?;
     } else {
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        if crds.get_opt("mcpservers.mcp-runtime.dev").await?.is_none() {
-            bail!(
+        match crds.get_opt("mcpservers.mcp-runtime.dev").await? {
+            None => bail!(
                 "the McpServer CRD is not installed: run `mcp-runtime install` (or kubectl apply -f deploy/crd/)"
-            );
+            ),
+            Some(installed) if !mcp_runtime::crd::same_schema(&installed) => tracing::warn!(
+                "the installed McpServer CRD is not this version's: the API server drops the fields its schema lacks from every server written; upgrade it with `mcp-runtime install`, `kubectl apply --server-side -f deploy/crd/` or `helm upgrade`"
+            ),
+            Some(_) => {}
         }
     }
     let metrics = Arc::new(Metrics::new());

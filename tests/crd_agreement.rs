@@ -17,7 +17,7 @@ fn committed_crd_is_generated_from_the_schema() {
         env!("CARGO_MANIFEST_DIR")
     );
     let committed = std::fs::read_to_string(&path).unwrap();
-    let generated = serde_norway::to_string(&mcp_runtime::crd::crd()).unwrap();
+    let generated = mcp_runtime::yaml::to_string(&mcp_runtime::crd::crd()).unwrap();
     assert!(
         committed == generated,
         "{path} is stale: run `cargo run -- crd > {path}`"
@@ -129,4 +129,31 @@ fn without_defaults(mut v: Value) -> Value {
         m.remove("transport");
     }
     v
+}
+
+/// The CRD as the API server stores it counts as this version's (no false alarm at `serve`
+/// start), and one whose schema lacks a field does not (the stale-CRD warning).
+#[tokio::test]
+async fn a_stale_installed_crd_is_told_from_the_current_one() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let ns = support::TestNamespace::new("crd-stale").await;
+    support::install_crd(&ns.client).await;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(ns.client.clone());
+    let installed = crds.get("mcpservers.mcp-runtime.dev").await.unwrap();
+    assert!(mcp_runtime::crd::same_schema(&installed));
+    let mut stale = installed.clone();
+    let schema = stale.spec.versions[0]
+        .schema
+        .as_mut()
+        .and_then(|s| s.open_api_v3_schema.as_mut())
+        .unwrap();
+    let spec = schema.properties.as_mut().unwrap().get_mut("spec").unwrap();
+    assert!(
+        spec.properties
+            .as_mut()
+            .unwrap()
+            .remove("runtimeClassName")
+            .is_some()
+    );
+    assert!(!mcp_runtime::crd::same_schema(&stale));
 }

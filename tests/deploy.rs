@@ -18,7 +18,7 @@ fn run(args: &[&str]) -> (bool, String) {
 fn the_kustomize_crd_is_the_generated_one() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let base = std::fs::read_to_string(root.join("deploy/kustomize/base/crd.yaml")).unwrap();
-    let generated = serde_norway::to_string(&mcp_runtime::crd::crd()).unwrap();
+    let generated = mcp_runtime::yaml::to_string(&mcp_runtime::crd::crd()).unwrap();
     assert!(
         base == generated,
         "deploy/kustomize/base/crd.yaml is stale: cargo run -- crd > deploy/kustomize/base/crd.yaml"
@@ -48,6 +48,15 @@ async fn the_base_installs_and_grants_least_privilege() {
     let (ok, out) = run(&["apply", "--server-side", "--force-conflicts", "-k", &base]);
     assert!(ok, "kubectl apply -k: {out}");
     let client = support::client().await;
+    // The CRD the base installed is this version's, so `serve` raises no stale-CRD warning.
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(client.clone());
+    let installed = crds.get("mcpservers.mcp-runtime.dev").await.unwrap();
+    assert!(
+        mcp_runtime::crd::same_schema(&installed),
+        "the CRD kubectl installed from deploy/kustomize/base differs from the generated one"
+    );
     let deployments: kube::Api<Deployment> = kube::Api::namespaced(client, "mcp-runtime");
     support::wait_for(
         &deployments,
@@ -260,4 +269,32 @@ async fn the_base_installs_and_grants_least_privilege() {
         "clusterrole,clusterrolebinding",
         "mcp-runtime-read-crd",
     ]);
+}
+
+/// `kubectl apply -f deploy/crd/` reads YAML 1.1, where an unquoted `off` is `false` (kustomize
+/// reads YAML 1.2 and would not show it): what the API server would store from the committed
+/// file is this version's schema.
+#[test]
+fn kubectl_reads_the_committed_crd_as_generated() {
+    let file = format!(
+        "{}/deploy/crd/mcpservers.mcp-runtime.dev.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (ok, out) = run(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        &file,
+    ]);
+    assert!(ok, "{out}");
+    let json = &out[out.find('{').expect("a JSON object")..];
+    let stored = serde_json::from_str(json).unwrap();
+    assert!(
+        mcp_runtime::crd::same_schema(&stored),
+        "kubectl read deploy/crd differently from the generated CRD"
+    );
 }

@@ -68,14 +68,32 @@ fn helm_lint_passes() {
 #[test]
 fn the_chart_crd_is_the_generated_one() {
     let chart_crd = std::fs::read_to_string(
-        root().join("deploy/helm/mcp-runtime/crds/mcpservers.mcp-runtime.dev.yaml"),
+        root().join("deploy/helm/mcp-runtime/files/mcpservers.mcp-runtime.dev.yaml"),
     )
     .unwrap();
-    let generated = serde_norway::to_string(&mcp_runtime::crd::crd()).unwrap();
+    let generated = mcp_runtime::yaml::to_string(&mcp_runtime::crd::crd()).unwrap();
     assert!(
         chart_crd == generated,
-        "the chart's CRD is stale: cargo run -- crd > deploy/helm/mcp-runtime/crds/mcpservers.mcp-runtime.dev.yaml"
+        "the chart's CRD is stale: cargo run -- crd > deploy/helm/mcp-runtime/files/mcpservers.mcp-runtime.dev.yaml"
     );
+    // Rendered as a template (so `helm upgrade` upgrades it), kept on uninstall, optional.
+    let crd_of = |extra: &[&str]| {
+        documents(&helm_template("mcp-runtime", extra))
+            .into_iter()
+            .find(|d| d["kind"] == "CustomResourceDefinition")
+    };
+    let rendered = crd_of(&[]).expect("the chart renders the CRD");
+    assert_eq!(
+        rendered["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    // Read as Helm wrote it, the schema is this version's (an enum `off` stays a string).
+    let typed: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
+        serde_json::from_value(rendered).unwrap();
+    assert_eq!(typed.spec, mcp_runtime::crd::crd().spec);
+    let unkept = crd_of(&["--set", "crds.keep=false"]).unwrap();
+    assert!(unkept["metadata"].get("annotations").is_none());
+    assert!(crd_of(&["--set", "crds.install=false"]).is_none());
 }
 
 #[test]
@@ -100,7 +118,8 @@ fn kustomize_and_helm_grant_the_same_rbac() {
 fn kustomize_and_helm_render_the_same_objects() {
     let k = by_kind_and_name(documents(&kustomize(&root().join("deploy/kustomize/base"))));
     let h = by_kind_and_name(documents(&helm_template("mcp-runtime", &[])));
-    // The namespace and the CRD are the base's own business (Helm: --create-namespace, crds/).
+    // The namespace is the base's own business (Helm: --create-namespace); the CRD is compared
+    // below, where Helm's copy carries its keep annotation.
     let kinds = |m: &BTreeMap<(String, String), Value>| -> Vec<(String, String)> {
         m.keys()
             .filter(|(kind, _)| kind != "Namespace" && kind != "CustomResourceDefinition")
@@ -277,6 +296,15 @@ async fn helm_template_is_accepted_by_the_api_server() {
     ] {
         let rendered = helm_template(&ns.name, &values);
         let accepted = apply_dry_run(&ns.name, &rendered);
+        // The CRD as the API server would store it from Helm's YAML, read by kubectl's YAML 1.1
+        // reader: this version's schema.
+        let crd = accepted
+            .iter()
+            .find(|o| o["kind"] == "CustomResourceDefinition")
+            .expect("the chart's CRD");
+        assert!(mcp_runtime::crd::same_schema(
+            &serde_json::from_value(crd.clone()).unwrap()
+        ));
         let d = accepted
             .iter()
             .find(|o| o["kind"] == "Deployment")

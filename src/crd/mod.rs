@@ -6,5 +6,5 @@ pub mod openapi;
 pub mod resource;
 pub mod spec;
 
-pub use resource::{McpServerStatus, crd};
+pub use resource::{McpServerStatus, crd, same_schema};
 pub use spec::*;

@@ -147,3 +147,18 @@ pub fn crd() -> CustomResourceDefinition {
     }
     crd
 }
+
+/// Whether an installed CRD has this version's schema for every version we serve. A stale one
+/// is the classic upgrade trap (Helm never upgrades `crds/`): the API server prunes the fields
+/// its schema lacks, silently, from every server written.
+pub fn same_schema(installed: &CustomResourceDefinition) -> bool {
+    let ours = crd();
+    ours.spec.versions.iter().all(|v| {
+        installed
+            .spec
+            .versions
+            .iter()
+            .find(|i| i.name == v.name)
+            .is_some_and(|i| i.schema == v.schema)
+    })
+}
