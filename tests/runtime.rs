@@ -1156,6 +1156,11 @@ async fn node_ports_for_a_platform_outside_the_cluster() {
     let service = rt.ns.api::<Service>().get("mcp-outside").await.unwrap();
     let spec = service.spec.unwrap();
     assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(
+        spec.session_affinity.as_deref(),
+        Some("ClientIP"),
+        "a session stays on its pod"
+    );
     let node_port = spec.ports.unwrap()[0].node_port.expect("allocated");
     let status = m.status.unwrap();
     let url = format!("http://127.0.0.1:{node_port}/mcp");

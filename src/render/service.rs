@@ -99,6 +99,11 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -
                 app_protocol: Some("http".into()),
                 ..Default::default()
             }]),
+            // MCP sessions (`Mcp-Session-Id`) live in one process: with several replicas, a
+            // session's requests must reach the pod that created it, or the server answers
+            // "unknown session". Per client IP, the only stickiness a Service offers; harmless
+            // with one replica, and set always so that scaling does not change the Service.
+            session_affinity: Some("ClientIP".into()),
             ..Default::default()
         }),
         ..Default::default()
