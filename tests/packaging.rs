@@ -326,37 +326,25 @@ async fn helm_template_is_accepted_by_the_api_server() {
             "{values:?}"
         );
         // Optional settings appear only when set (0 is a setting: probes off).
-        assert_eq!(
-            env.contains(&"MCP_RUNTIME_MCP_PROBE_INTERVAL"),
-            values
-                .iter()
-                .any(|v| v.starts_with("mcpProbe.intervalSeconds")),
-            "{values:?}"
-        );
-        assert_eq!(
-            env.contains(&"MCP_RUNTIME_FAILED_POD_REAP_INTERVAL"),
-            values
-                .iter()
-                .any(|v| v.starts_with("failedPodReapIntervalSeconds")),
-            "{values:?}"
-        );
-        assert_eq!(
-            env.contains(&"MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS"),
-            values
-                .iter()
-                .any(|v| v.starts_with("allowedServiceAccounts")),
-            "{values:?}"
-        );
-        assert_eq!(
-            env.contains(&"MCP_RUNTIME_RUNTIME_CLASS"),
-            values.iter().any(|v| v.starts_with("runtimeClassName")),
-            "{values:?}"
-        );
-        assert_eq!(
-            env.contains(&"MCP_RUNTIME_NETWORK_POLICY"),
-            values.iter().any(|v| v.starts_with("network.mode")),
-            "{values:?}"
-        );
+        for (variable, value) in [
+            ("MCP_RUNTIME_MCP_PROBE_INTERVAL", "mcpProbe.intervalSeconds"),
+            (
+                "MCP_RUNTIME_FAILED_POD_REAP_INTERVAL",
+                "failedPodReapIntervalSeconds",
+            ),
+            (
+                "MCP_RUNTIME_ALLOWED_SERVICE_ACCOUNTS",
+                "allowedServiceAccounts",
+            ),
+            ("MCP_RUNTIME_RUNTIME_CLASS", "runtimeClassName"),
+            ("MCP_RUNTIME_NETWORK_POLICY", "network.mode"),
+        ] {
+            assert_eq!(
+                env.contains(&variable),
+                values.iter().any(|v| v.starts_with(value)),
+                "{variable}: {values:?}"
+            );
+        }
         // Label maps become the key=value[,key=value] selectors the settings take.
         let value_of = |name: &str| {
             d["spec"]["template"]["spec"]["containers"][0]["env"]
