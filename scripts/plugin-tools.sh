@@ -2,7 +2,8 @@
 # Installs the policy toolchains into the cache (outside the repo, keyed by version; a no-op
 # when present): componentize-qjs (npm) for JavaScript policies, componentize-py (PyPI) for
 # Python policies. `mcp-runtime plugin build` finds them there. Also the official MCP Python SDK
-# (PyPI `mcp`), whose servers and clients the bridge tests and benchmark drive.
+# (PyPI `mcp`), whose servers and clients the bridge tests and benchmark drive, and schemathesis
+# (PyPI), which fuzzes the HTTP API from its served OpenAPI document (scripts/api-schemathesis.sh).
 set -euo pipefail
 CACHE=${MCP_RUNTIME_CACHE:-$HOME/.cache/mcp-runtime}
 QJS_VERSION=0.4.5
@@ -11,6 +12,8 @@ QJS_DIR=$CACHE/tools/npm-qjs-$QJS_VERSION
 PY_DIR=$CACHE/tools/componentize-py-$PY_VERSION
 MCP_SDK_VERSION=1.30.0
 MCP_DIR=$CACHE/tools/mcp-sdk-$MCP_SDK_VERSION
+SCHEMATHESIS_VERSION=4.32.5
+ST_DIR=$CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION
 if [ ! -x "$QJS_DIR/node_modules/.bin/componentize-qjs" ]; then
   mkdir -p "$QJS_DIR"
   (cd "$QJS_DIR" && npm install --no-audit --no-fund --silent "componentize-qjs@$QJS_VERSION")
@@ -23,6 +26,11 @@ if [ ! -x "$MCP_DIR/bin/python" ] || ! "$MCP_DIR/bin/python" -c 'import mcp' 2>/
   python3 -m venv "$MCP_DIR"
   "$MCP_DIR/bin/pip" install --quiet "mcp==$MCP_SDK_VERSION"
 fi
+if [ ! -x "$ST_DIR/bin/st" ]; then
+  python3 -m venv "$ST_DIR"
+  "$ST_DIR/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 "$MCP_DIR/bin/python" -c 'import mcp.client.streamable_http, mcp.server.fastmcp'
+"$ST_DIR/bin/st" --version >/dev/null
 "$QJS_DIR/node_modules/.bin/componentize-qjs" --help >/dev/null
 "$PY_DIR/bin/componentize-py" --version

@@ -42,6 +42,10 @@ trap on_exit EXIT
 
 export MCP_RUNTIME_TEST_KUBECONFIG=$KC
 cargo test --locked --lib --bins --tests
+# The HTTP API fuzzed from its served OpenAPI document (schemathesis, every check).
+scripts/api-schemathesis.sh
+# Every command the READMEs show, as written.
+scripts/readme-commands.sh
 # The bounded fault suite (it stops cluster components, so it runs alone, after the rest; the
 # full one: scripts/faults.sh --full).
 scripts/faults.sh

@@ -25,6 +25,25 @@ struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether logs are JSON: `--log-format json` of a command with settings, else
+    /// `MCP_RUNTIME_LOG_FORMAT` (commands without settings, e.g. `bridge`). A value other than
+    /// `text` or `json` is refused when the settings are resolved.
+    fn json_logs(&self) -> bool {
+        let settings = match &self.command {
+            Command::Render { settings, .. }
+            | Command::Config { settings }
+            | Command::Install { settings }
+            | Command::Serve { settings, .. } => Some(settings),
+            _ => None,
+        };
+        match settings {
+            Some(s) => s.log_format.as_deref() == Some("json"),
+            None => std::env::var("MCP_RUNTIME_LOG_FORMAT").is_ok_and(|f| f == "json"),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Validate an MCP server document and print the manifests it becomes (no cluster needed).
@@ -140,7 +159,7 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json_logs = std::env::var("MCP_RUNTIME_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let json_logs = cli.json_logs();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -61,6 +61,26 @@ pub struct Metrics {
     pub failed_pods_reaped: Counter,
     /// Whether the Kubernetes API server is reachable (drives the two metrics above).
     pub kubernetes: crate::runtime::health::ApiHealth,
+    /// Tasks a leader started that are still running (controller, pruning, reaper, probes):
+    /// 0 on a standby, the same after any number of lost and regained Leases.
+    pub leader_tasks: Gauge,
+}
+
+/// Counts a task in a gauge for as long as it lives (however it ends: returned, cancelled or
+/// aborted).
+pub struct Running(Gauge);
+
+impl Running {
+    pub fn new(gauge: &Gauge) -> Running {
+        gauge.inc();
+        Running(gauge.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -132,7 +152,14 @@ impl Metrics {
             "Plugin failures by plugin and kind",
             plugin_failures.clone(),
         );
+        let leader_tasks = Gauge::default();
+        registry.register(
+            "leader_tasks",
+            "Tasks started by this replica's leadership that are still running",
+            leader_tasks.clone(),
+        );
         Metrics {
+            leader_tasks,
             registry,
             http_requests,
             http_duration,

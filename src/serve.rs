@@ -163,8 +163,6 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         info!("shutting down: finishing in-flight reconciles");
     };
     if leader_elect {
-        let identity = std::env::var("POD_NAME")
-            .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
         let (c, cfg, m, p) = (
             client.clone(),
             config.clone(),
@@ -174,16 +172,24 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         leader::run_while_leader(
             client.clone(),
             &config.namespace,
-            identity,
-            move || {
+            leader::identity(),
+            move |term| {
                 let (c, cfg, m, p) = (c.clone(), cfg.clone(), m.clone(), p.clone());
-                async move { controller::run(c, &cfg, p, m, std::future::pending()).await }
+                async move { controller::run(c, &cfg, p, m, term).await }
             },
             shutdown(),
         )
         .await?;
     } else {
-        controller::run(client, &config, plugins, metrics, shutdown()).await;
+        let term = leader::Term::new();
+        let ended = term.clone();
+        let run =
+            tokio::spawn(
+                async move { controller::run(client, &config, plugins, metrics, term).await },
+            );
+        shutdown().await;
+        ended.end();
+        leader::finish(run).await;
     }
     let _ = api.await;
     Ok(())
@@ -244,12 +250,6 @@ fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     options.mode(0o600);
     options.open(path)?.write_all(content.as_bytes())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "mcp-runtime".into())
 }
 
 async fn shutdown_signal() {

@@ -159,9 +159,9 @@ async fn the_base_installs_and_grants_least_privilege() {
         mcp_runtime::runtime::controller::run(
             c,
             &cfg,
-            std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+            std::sync::Arc::new(mcp_runtime::plugin::NoPolicies),
             std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
-            std::future::pending(),
+            mcp_runtime::runtime::leader::Term::new(),
         )
         .await
     });

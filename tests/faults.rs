@@ -83,11 +83,22 @@ struct Serve {
     port: u16,
     dir: PathBuf,
     plugin_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
 }
 
 impl Serve {
     fn new(identity: &str, namespace: &str, dir: &Path, plugin_dir: Option<PathBuf>) -> Serve {
+        Serve::with_env(identity, namespace, dir, plugin_dir, &[])
+    }
+
+    fn with_env(
+        identity: &str,
+        namespace: &str,
+        dir: &Path,
+        plugin_dir: Option<PathBuf>,
+        env: &[(&str, &str)],
+    ) -> Serve {
         std::fs::write(dir.join("token"), "fault-token\n").unwrap();
         let mut s = Serve {
             identity: identity.into(),
@@ -95,6 +106,10 @@ impl Serve {
             port: support::free_port(),
             dir: dir.to_path_buf(),
             plugin_dir,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
         };
         s.start();
@@ -125,6 +140,7 @@ impl Serve {
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
+        cmd.envs(self.env.iter().cloned());
         if let Some(p) = &self.plugin_dir {
             cmd.arg("--plugin-dir").arg(p);
         }
@@ -869,4 +885,188 @@ async fn fault_hand_edits_are_restored() {
     report("hand edits and deletions", &rows.join(", "), took);
     let secrets: Vec<String> = (0..2).map(|i| secret_for(&run, i)).collect();
     assert_no_secret_leaked(&ns.name, &ns.client, &[serve.log()], &secrets).await;
+}
+
+/// Takes the Lease from whoever holds it, for `seconds`, as another replica would.
+async fn steal_lease(ns: &support::TestNamespace, seconds: i32) {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let leases: Api<Lease> = ns.api();
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let patch = json!({"spec": {
+        "holderIdentity": "thief", "leaseDurationSeconds": seconds,
+        "acquireTime": now, "renewTime": now,
+    }});
+    leases
+        .patch(
+            "mcp-runtime-controller",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("the Lease is taken");
+}
+
+/// Timestamps of `serve`'s JSON log lines whose message starts with `message`.
+fn logged_at(serve: &Serve, message: &str) -> Vec<k8s_openapi::jiff::Timestamp> {
+    serve
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
+        .filter_map(|l| l["timestamp"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// Writes (audit log of the local API server) a replica made in `ns` since `since`, Lease
+/// renewals and acquisitions excepted: (verb, resource, name).
+fn writes_by(
+    identity: &str,
+    ns: &str,
+    since: k8s_openapi::jiff::Timestamp,
+) -> Vec<(String, String, String)> {
+    let log = support::kubeconfig_path()
+        .with_file_name("logs")
+        .join("audit.log");
+    let agent = format!("({identity})");
+    std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("mcp-runtime/") && a.ends_with(&agent))
+                && e["objectRef"]["namespace"] == ns
+                && e["objectRef"]["resource"] != "leases"
+        })
+        .filter(|e| {
+            e["requestReceivedTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .is_some_and(|t| t >= since)
+        })
+        .map(|e| {
+            let field = |k: &str| e["objectRef"][k].as_str().unwrap_or_default().to_string();
+            (
+                e["verb"].as_str().unwrap_or_default().to_string(),
+                field("resource"),
+                field("name"),
+            )
+        })
+        .collect()
+}
+
+/// `mcp_runtime_leader_tasks` as the replica's /metrics reports it.
+async fn leader_tasks(serve: &Serve) -> Option<i64> {
+    let (code, body) = serve.get("/metrics").await;
+    (code == 200).then_some(())?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("mcp_runtime_leader_tasks "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+#[ignore = "stops the shared cluster's processes: run by scripts/faults.sh"]
+async fn fault_lease_lost_stops_every_write() {
+    let (ns, manager, dir) = setup("fault-lease").await;
+    // A sweep every second and no MCP probes: a reaper left running would write within the
+    // window, and the task count holds still.
+    let env = [
+        ("MCP_RUNTIME_FAILED_POD_REAP_INTERVAL", "1"),
+        ("MCP_RUNTIME_MCP_PROBE_INTERVAL", "0"),
+        ("MCP_RUNTIME_LOG_FORMAT", "json"),
+    ];
+    let a = Serve::with_env("replica-a", &ns.name, dir.path(), None, &env);
+    wait_leader(&ns, "replica-a", 30).await.expect("a leads");
+    let run = ns.name.clone();
+    create_all(&manager, &run, 0..2).await;
+    converge(&ns.name, &ns.client, 2, Duration::from_secs(60)).await;
+    let began = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(600))
+        .unwrap();
+    assert!(
+        !writes_by("replica-a", &ns.name, began).is_empty(),
+        "the audit log shows the leader's writes (else the count below proves nothing)"
+    );
+
+    // Another replica takes the Lease for 25 s: a must stop writing when it sees that.
+    steal_lease(&ns, 25).await;
+    let stolen = Instant::now();
+    assert!(
+        support::eventually(20, || async {
+            !logged_at(&a, "lost leadership: stopped").is_empty()
+        })
+        .await,
+        "replica-a did not notice the lost Lease"
+    );
+    let lost = logged_at(&a, "lost leadership: stopping")[0];
+    let noticed = stolen.elapsed();
+    // Work a leader would act on at once: a new server, a hand edit of a managed Deployment.
+    create_all(&manager, &run, 2..3).await;
+    let deployments: Api<Deployment> = ns.api();
+    let first = deployments
+        .list(&ListParams::default().labels(MANAGED))
+        .await
+        .unwrap()
+        .items[0]
+        .name_any();
+    deployments
+        .patch(
+            &first,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = writes_by("replica-a", &ns.name, lost);
+    assert_eq!(after, vec![], "writes after the Lease was lost");
+    assert_eq!(
+        leader_tasks(&a).await,
+        Some(0),
+        "a standby runs no leader task"
+    );
+
+    // The Lease expires, a leads again and converges what arrived meanwhile.
+    wait_leader(&ns, "replica-a", 45)
+        .await
+        .expect("a leads again");
+    converge(&ns.name, &ns.client, 3, Duration::from_secs(60)).await;
+
+    // Lost and regained five more times: one set of tasks (controller, pruning, reaper).
+    for round in 0..5 {
+        let losses = logged_at(&a, "lost leadership: stopped").len();
+        // Held past a's next renewal (at most 10 s away), so a sees it taken, not expired.
+        steal_lease(&ns, 12).await;
+        assert!(
+            support::eventually(20, || async {
+                logged_at(&a, "lost leadership: stopped").len() > losses
+            })
+            .await,
+            "round {round}: the loss was not noticed"
+        );
+        wait_leader(&ns, "replica-a", 30)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: a did not lead again"));
+    }
+    assert!(
+        support::eventually(10, || async { leader_tasks(&a).await == Some(3) }).await,
+        "leader tasks after six terms: {:?} (3 expected)",
+        leader_tasks(&a).await
+    );
+    assert_eq!(logged_at(&a, "became leader").len(), 7);
+    converge(&ns.name, &ns.client, 3, Duration::from_secs(60)).await;
+    report(
+        "Lease lost to another replica, then lost and regained 5x",
+        &format!(
+            "noticed in {:.1} s; 0 writes after the loss; {} leader tasks after 7 terms",
+            noticed.as_secs_f64(),
+            leader_tasks(&a).await.unwrap_or(-1)
+        ),
+        noticed,
+    );
 }

@@ -24,8 +24,14 @@ async fn the_controller_applies_and_enforces_policies() {
     let config = runtime_config(&ns.name);
     let (client, policies, m) = (ns.client.clone(), set.clone(), metrics.clone());
     let task = tokio::spawn(async move {
-        mcp_runtime::runtime::controller::run(client, &config, policies, m, std::future::pending())
-            .await
+        mcp_runtime::runtime::controller::run(
+            client,
+            &config,
+            policies,
+            m,
+            mcp_runtime::runtime::leader::Term::new(),
+        )
+        .await
     });
     let manager =
         mcp_runtime::runtime::manager::McpServerRuntimeManager::new(ns.client.clone(), &ns.name);

@@ -479,7 +479,7 @@ async fn only_one_of_two_replicas_leads_and_the_standby_takes_over() {
                 client,
                 &nsn,
                 id.to_string(),
-                move || {
+                move |_term| {
                     let (leading, max_seen) = (leading.clone(), max_seen.clone());
                     async move {
                         let now = leading.fetch_add(1, Ordering::SeqCst) + 1;
@@ -863,14 +863,14 @@ struct CountingPolicies {
     asked: std::sync::atomic::AtomicUsize,
 }
 
-impl mcp_runtime::runtime::controller::PolicyChain for CountingPolicies {
+impl mcp_runtime::plugin::PolicyChain for CountingPolicies {
     fn apply(
         &self,
         _server: &mcp_runtime::crd::McpServer,
         _manifests: &mut mcp_runtime::render::Manifests,
-    ) -> Result<Value, mcp_runtime::runtime::controller::PolicyRejection> {
+    ) -> Result<mcp_runtime::plugin::PolicyOutcome, mcp_runtime::plugin::PolicyRejection> {
         self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(Value::Null)
+        Ok(Default::default())
     }
 
     fn revision(&self) -> Option<u64> {

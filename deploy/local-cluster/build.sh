@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok from
-# their Go modules into $BIN (outside the repo, keyed by version). Idempotent: exits at once when
-# every binary is already there. Nothing of Kubernetes is vendored or committed.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy,
+# etcd and kwok from their Go modules into $BIN (outside the repo, keyed by version). Idempotent:
+# exits at once when every binary is already there. Nothing of Kubernetes is vendored or committed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.env"
 export CGO_ENABLED=0 GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS="-trimpath -buildvcs=false"
-want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwok-upstream-stages.yaml"
+want="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok kwok-upstream-stages.yaml"
 have_all() { for b in $want; do [ -s "$BIN/$b" ] || return 1; done; }
 if have_all; then echo "local cluster binaries cached in $BIN"; exit 0; fi
 mkdir -p "$BIN"
@@ -40,7 +40,7 @@ fi
 
 # --- kubernetes: a wrapper module with a replace line for every staging module ---
 missing=0
-for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do [ -s "$BIN/$b" ] || missing=1; done
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do [ -s "$BIN/$b" ] || missing=1; done
 if [ "$missing" = 1 ]; then
   step "kubernetes $K8S_VERSION"
   mkdir "$W/k8s"; cd "$W/k8s"; go mod init local.invalid/k8sbuild >/dev/null 2>&1
@@ -51,7 +51,7 @@ if [ "$missing" = 1 ]; then
   done
   GD=$(sed -n 's/^godebug \(.*\)/\1/p' "$KMOD" | head -1)
   [ -n "$GD" ] && go mod edit -godebug="$GD"
-  cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
+  cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
   go get -tool $(for c in $cmds; do echo "$c@$K8S_VERSION"; done)
   MINOR=${K8S_VERSION#v1.}; MINOR=${MINOR%%.*}; LDF="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (fake nodes), all on loopback, and writes a kubeconfig.
+# kube-scheduler and kwok (fake nodes), all on loopback, and writes a kubeconfig. The API server
+# keeps an audit log of writes in $STATE/logs/audit.log.
 #
 #   deploy/local-cluster/up.sh          # builds binaries first if they are not cached
 #   export KUBECONFIG=$(deploy/local-cluster/up.sh --print-kubeconfig)
@@ -80,7 +81,21 @@ echo "$ETCD" > "$STATE/etcd.port"
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD/readyz"
 
 # --- kube-apiserver ---
+# An audit log of every write (metadata only: who, what, when; never a body, so never a secret
+# value): tests count the writes a replica made, e.g. none after it lost its Lease.
+cat > "$STATE/audit-policy.yaml" <<'AUDITEOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+AUDITEOF
+: > "$LOG/audit.log"
 setsid "$BIN/kube-apiserver" \
+  --audit-policy-file="$STATE/audit-policy.yaml" --audit-log-path="$LOG/audit.log" \
+  --audit-log-format=json --audit-log-maxsize=200 --audit-log-maxbackup=1 \
   --etcd-servers="http://127.0.0.1:$ETCD" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \

@@ -4,6 +4,7 @@
 //! errors are `application/problem+json` with the JSON path of each violation.
 
 pub mod auth;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 
@@ -53,9 +54,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/render"),
     ("GET", "/v1/plugins"),
 ];
-
-/// The OpenAPI 3.1 document served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
 
 pub struct AppState {
     pub manager: McpServerRuntimeManager,

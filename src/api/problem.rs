@@ -117,6 +117,15 @@ impl From<Error> for Problem {
                     s.message,
                 )
             }
+            Error::Serialization(e) => {
+                tracing::error!(error = %e, "could not serialize a value");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "a value could not be serialized (logged)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed on the cluster side");
                 Problem::new(

@@ -26,6 +26,37 @@ use crate::render::ServerNames;
 
 type Result<T> = std::result::Result<T, Problem>;
 
+/// A server's name from the URL, checked before anything is asked of the API server: a name no
+/// McpServer can have is a 404 that says the rule (never a 5xx from a request the API server
+/// could not even be sent). The name itself is not echoed: it may hold anything.
+pub struct ServerName(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ServerName {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<ServerName> {
+        let unnamed = || {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no server can have this name: a server's name is a DNS-1123 subdomain (at most 253 characters; lowercase letters, digits, '-' and '.'; each dot-separated part starts and ends with a letter or digit)",
+            )
+        };
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| unnamed())?;
+        if crate::render::names::is_object_name(&name) {
+            Ok(ServerName(name))
+        } else {
+            Err(unnamed())
+        }
+    }
+}
+
 /// The API's view of a server: name, resourceVersion (for optimistic concurrency), the stored
 /// spec (references only, never a secret value) and the status.
 fn view(m: &McpServer) -> Value {
@@ -120,7 +151,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn openapi() -> Response {
-    let mut resp = super::OPENAPI.into_response();
+    let mut resp = super::openapi::served().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -150,7 +181,7 @@ pub async fn create(
 
 pub async fn show(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Response> {
     let server = match cached(&state, &name) {
         Some(m) => (*m).clone(),
@@ -185,7 +216,7 @@ fn check_name(doc: &Value, name: &str) -> Result<()> {
 
 pub async fn replace(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
@@ -203,7 +234,7 @@ pub async fn replace(
 /// JSON merge patch (RFC 7386) onto the stored document.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
@@ -244,7 +275,7 @@ pub async fn patch(
 
 pub async fn remove(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<StatusCode> {
     state.manager.remove(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -252,7 +283,7 @@ pub async fn remove(
 
 pub async fn start(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Response> {
     Ok((
         StatusCode::ACCEPTED,
@@ -263,7 +294,7 @@ pub async fn start(
 
 pub async fn stop(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Response> {
     Ok((
         StatusCode::ACCEPTED,
@@ -274,7 +305,7 @@ pub async fn stop(
 
 pub async fn restart(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Response> {
     Ok((
         StatusCode::ACCEPTED,
@@ -286,7 +317,7 @@ pub async fn restart(
 /// Served from the watch cache: no request to the API server.
 pub async fn status(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Json<Value>> {
     let m = cached(&state, &name).ok_or_else(|| Problem::not_found(&format!("server {name}")))?;
     Ok(Json(json!({
@@ -307,7 +338,7 @@ pub struct LogQuery {
 
 pub async fn logs(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
     query: std::result::Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let Query(q) = query.map_err(|e| {
@@ -349,7 +380,7 @@ pub async fn logs(
 
 pub async fn events(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ServerName(name): ServerName,
 ) -> Result<Json<Value>> {
     let server = state.manager.get(&name).await?;
     let names =

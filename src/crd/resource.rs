@@ -62,21 +62,6 @@ pub struct ServerInfo {
     pub version: String,
 }
 
-impl From<&crate::runtime::mcp_probe::McpInfo> for McpInfoStatus {
-    fn from(i: &crate::runtime::mcp_probe::McpInfo) -> Self {
-        McpInfoStatus {
-            protocol_version: i.protocol_version.clone(),
-            server_info: ServerInfo {
-                name: i.server_name.clone(),
-                version: i.server_version.clone(),
-            },
-            capabilities: i.capabilities.clone(),
-            tools: i.tools.as_ref().map(|(n, _)| *n),
-            tools_hash: i.tools.as_ref().map(|(_, h)| h.clone()),
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     #[default]

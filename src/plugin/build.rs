@@ -77,6 +77,9 @@ pub fn py() -> Result<PathBuf, String> {
 /// Builds the plugin in `dir` (policy.js or policy.py next to plugin.json) and pins the digest.
 pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
     let started = std::time::Instant::now();
+    // Absolute, so that a relative path means the same to a toolchain run in another directory
+    // (componentize-py runs in the plugin's folder).
+    let dir = &std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let manifest_path = dir.join("plugin.json");
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
@@ -91,7 +94,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
 
     let wit_tmp = tempdir()?;
     let wit_dir = match &options.wit_dir {
-        Some(d) => d.clone(),
+        Some(d) => std::path::absolute(d).map_err(|e| format!("{}: {e}", d.display()))?,
         None => {
             std::fs::write(wit_tmp.join("plugin.wit"), super::WIT).map_err(|e| e.to_string())?;
             wit_tmp.clone()

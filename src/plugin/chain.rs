@@ -128,9 +128,13 @@ impl Chain {
         }
     }
 
-    /// Loads every `<dir>/*/plugin.json`; the first plugin that fails to load fails the set
-    /// (a policy silently missing is worse than no start).
+    /// Loads every `<dir>/*/plugin.json`, or, when `dir` holds a `plugin.json` itself, that one
+    /// plugin; the first plugin that fails to load fails the set (a policy silently missing is
+    /// worse than no start).
     pub fn load_dir(dir: &Path) -> Result<Chain, PluginError> {
+        if dir.join("plugin.json").exists() {
+            return Ok(Chain::new(vec![Arc::new(LoadedPlugin::load(dir)?)]));
+        }
         let mut plugins = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| PluginError {

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod engine;
 pub mod host;
 pub mod manifest;
+pub mod policy;
 pub mod scope;
 pub mod set;
 pub mod testing;
@@ -22,6 +23,7 @@ pub mod webhook;
 pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
 pub use host::{LoadedPlugin, PluginError, PluginErrorKind};
 pub use manifest::{FailurePolicy, Hook, Mode, PluginManifest};
+pub use policy::{NoPolicies, PolicyChain, PolicyOutcome, PolicyRejection};
 pub use set::PluginSet;
 
 /// The contract version this host speaks.

@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::chain::{Chain, ChainError};
+use super::policy::{PolicyChain, PolicyOutcome, PolicyRejection};
 use crate::crd::McpServer;
 use crate::metrics::Metrics;
 use crate::render::Manifests;
-use crate::runtime::controller::{PolicyChain, PolicyRejection};
 
 pub struct PluginSet {
     dir: Option<PathBuf>,
@@ -139,24 +139,21 @@ impl PolicyChain for PluginSet {
         &self,
         server: &McpServer,
         manifests: &mut Manifests,
-    ) -> Result<Value, PolicyRejection> {
+    ) -> Result<PolicyOutcome, PolicyRejection> {
         let chain = self.chain();
         if chain.is_empty() {
-            return Ok(Value::Null);
+            return Ok(PolicyOutcome::default());
         }
-        let doc = serde_json::to_value(server.server_spec()).unwrap_or_default();
+        let doc = serde_json::to_value(server.server_spec())
+            .map_err(|e| PolicyRejection::Failed(format!("the server as plugin input: {e}")))?;
         let namespace = server.metadata.namespace.clone().unwrap_or_default();
         let name = server.metadata.name.clone().unwrap_or_default();
         match chain.run(&name, &namespace, &doc, manifests) {
-            Ok(report) => Ok(serde_json::to_value(report).unwrap_or_default()),
-            Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection {
-                reason: "PolicyDenied",
-                message: e.to_string(),
+            Ok(report) => Ok(PolicyOutcome {
+                report: Some(report),
             }),
-            Err(e @ ChainError::Failed(_)) => Err(PolicyRejection {
-                reason: "PolicyFailed",
-                message: e.to_string(),
-            }),
+            Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection::Denied(e.to_string())),
+            Err(e @ ChainError::Failed(_)) => Err(PolicyRejection::Failed(e.to_string())),
         }
     }
 

@@ -69,6 +69,22 @@ impl ServerNames {
     }
 }
 
+/// Whether `name` can be a Kubernetes object's name (a DNS-1123 subdomain: at most 253
+/// characters, dot-separated labels of lowercase letters, digits and `-`, each starting and
+/// ending with a letter or digit). The API checks a URL's name with it before asking the API
+/// server anything.
+pub fn is_object_name(name: &str) -> bool {
+    let label = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    };
+    !name.is_empty() && name.len() <= SUBDOMAIN_MAX && name.split('.').all(label)
+}
+
 /// The reference system's RFC 1123 sanitiser (`ensureStringIsRfc1123Compliant`).
 pub fn sanitize(input: &str) -> String {
     let lowered = input.to_lowercase();
@@ -134,6 +150,34 @@ pub fn short_hash(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn object_names_are_dns_1123_subdomains() {
+        for ok in ["a", "github", "a.b-c", "0x", &"a".repeat(253)] {
+            assert!(is_object_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "é",
+            "a b",
+            "a\u{0}",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_object_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_sanitised_name_is_an_object_name() {
+        for input in ["GitHub MCP", "Server.v2.0", "123 go", "--a__b--"] {
+            assert!(is_object_name(&sanitize(input)), "{input}");
+        }
+    }
 
     #[rstest]
     #[case("firecrawl - joey", "firecrawl-joey")]

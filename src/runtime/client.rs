@@ -28,6 +28,17 @@ pub async fn client(config: &RuntimeConfig) -> Result<Client> {
             from_file(Path::new(path), &options).await?
         }
     };
+    // Who wrote what, in the API server's audit log: the version and this replica's identity.
+    let agent = format!(
+        "mcp-runtime/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        super::leader::identity()
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&agent) {
+        kube_config
+            .headers
+            .push((axum::http::header::USER_AGENT, value));
+    }
     // Watches are long; plain requests are not.
     kube_config.read_timeout = Some(Duration::from_secs(295));
     kube_config.connect_timeout = Some(Duration::from_secs(10));

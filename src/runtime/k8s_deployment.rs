@@ -123,7 +123,7 @@ impl K8sDeployment {
         let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
         let mut deployment = manifests.deployment.clone();
         deployment.metadata.owner_references = Some(vec![owner.clone()]);
-        let deployment = with_kind(&deployment, "apps/v1", "Deployment");
+        let deployment = with_kind(&deployment, "apps/v1", "Deployment")?;
         let live = self
             .api::<Deployment>()
             .patch(&self.names.deployment, &pp, &Patch::Apply(&deployment))
@@ -134,7 +134,7 @@ impl K8sDeployment {
                 let mut service = service.clone();
                 service.metadata.owner_references = Some(vec![owner.clone()]);
                 let desired_ports = service.spec.as_ref().and_then(|s| s.ports.clone());
-                let service = with_kind(&service, "v1", "Service");
+                let service = with_kind(&service, "v1", "Service")?;
                 let api = self.api::<Service>();
                 let mut live = match api
                     .patch(&self.names.service, &pp, &Patch::Apply(&service))
@@ -189,7 +189,7 @@ impl K8sDeployment {
             Some(np) => {
                 let mut np = np.clone();
                 np.metadata.owner_references = Some(vec![owner.clone()]);
-                let np = with_kind(&np, "networking.k8s.io/v1", "NetworkPolicy");
+                let np = with_kind(&np, "networking.k8s.io/v1", "NetworkPolicy")?;
                 let live = policies
                     .patch(&self.names.deployment, &pp, &Patch::Apply(&np))
                     .await?;
@@ -223,7 +223,7 @@ impl K8sDeployment {
             .api::<Service>()
             .patch(
                 &self.names.service,
-                &PatchParams::default(),
+                &super::merge_params(super::CONTROLLER_MANAGER),
                 &Patch::Merge(serde_json::json!({"spec": {"ports": ports}})),
             )
             .await?)
@@ -273,11 +273,15 @@ pub struct Applied {
 }
 
 /// A typed object as JSON with `apiVersion` and `kind`, which server-side apply requires.
-pub fn with_kind<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> serde_json::Value {
-    let mut v = serde_json::to_value(obj).unwrap_or_default();
+pub fn with_kind<T: serde::Serialize>(
+    obj: &T,
+    api_version: &str,
+    kind: &str,
+) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(obj)?;
     if let Some(m) = v.as_object_mut() {
         m.insert("apiVersion".into(), api_version.into());
         m.insert("kind".into(), kind.into());
     }
-    v
+    Ok(v)
 }

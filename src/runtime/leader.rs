@@ -1,19 +1,96 @@
 //! Leader election on a `coordination.k8s.io` Lease (kube-lease-manager): every replica serves
 //! reads, only the holder of the Lease reconciles.
+//!
+//! Leadership is all or nothing. Everything a leader starts (the controller, the MCP probes, the
+//! reaper, the memo pruning) runs under one [`Term`], and [`run_while_leader`] waits for all of it
+//! to end before it acts on the next change:
+//! - **the Lease is lost**: the work stops at once. Another replica may already be writing, so
+//!   an in-flight reconcile finishing now would be a split-brain write; it is dropped instead
+//!   (its objects are server-side applied and idempotent: the new leader redoes it).
+//! - **shutdown** while leading: in-flight reconciles finish, for at most [`DRAIN`], then the
+//!   Lease is released so a standby takes over at once.
+//!
+//! Anything still running after [`DRAIN`] is aborted, so a regained leadership never finds a
+//! previous term's task alive (`mcp_runtime_leader_tasks` counts them).
 
 use std::future::Future;
+use std::time::Duration;
 
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// Name of the Lease in the runtime's namespace.
 pub const LEASE_NAME: &str = "mcp-runtime-controller";
 /// Seconds a Lease is valid without renewal; a standby takes over within this time.
 pub const LEASE_SECONDS: u64 = 15;
+/// Longest wait for a term's work to end before it is aborted.
+pub const DRAIN: Duration = Duration::from_secs(10);
 
-/// Runs `lead()` while this replica holds the Lease; stops it when leadership is lost and waits
-/// to lead again. Returns when `shutdown` completes, releasing the Lease.
+/// How a term of work (one leadership, or the whole process without election) is told to end.
+/// Clones share the term.
+#[derive(Clone, Debug)]
+pub struct Term {
+    /// Cancelled when the Lease is lost: stop at once.
+    lost: CancellationToken,
+    /// Cancelled on any end (a child of `lost`): stop, letting in-flight reconciles finish.
+    ending: CancellationToken,
+}
+
+impl Default for Term {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Term {
+    pub fn new() -> Term {
+        let lost = CancellationToken::new();
+        let ending = lost.child_token();
+        Term { lost, ending }
+    }
+
+    /// Ends the term gracefully (shutdown): in-flight reconciles may finish.
+    pub fn end(&self) {
+        self.ending.cancel();
+    }
+
+    /// Ends the term at once (the Lease was lost): nothing more may be written.
+    pub fn lose(&self) {
+        self.lost.cancel();
+    }
+
+    /// Completes when the term ends, either way.
+    pub fn ending(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.ending.clone().cancelled_owned()
+    }
+
+    /// Completes when the Lease was lost.
+    pub fn lost(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.lost.clone().cancelled_owned()
+    }
+
+    pub fn is_ending(&self) -> bool {
+        self.ending.is_cancelled()
+    }
+}
+
+/// This replica's name in the Lease and in its requests' User-Agent: the pod's name in a
+/// cluster (downward API), host and process id elsewhere.
+pub fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "mcp-runtime".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// Runs `lead(term)` while this replica holds the Lease; ends the term when leadership is lost
+/// and waits to lead again. Returns when `shutdown` completes, after the running term ended
+/// (gracefully, at most [`DRAIN`]) and the Lease was released.
 pub async fn run_while_leader<F, Fut>(
     client: Client,
     namespace: &str,
@@ -22,7 +99,7 @@ pub async fn run_while_leader<F, Fut>(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Term) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let manager = LeaseManagerBuilder::new(client, LEASE_NAME)
@@ -35,29 +112,31 @@ where
         .await?;
     let (mut is_leader, task) = manager.watch().await;
     tokio::pin!(shutdown);
-    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    let mut running: Option<(Term, JoinHandle<()>)> = None;
     loop {
         let leader = *is_leader.borrow_and_update();
-        match (leader, running.is_some()) {
-            (true, false) => {
+        match (leader, running.take()) {
+            (true, None) => {
                 info!(%identity, "became leader: reconciling");
-                running = Some(tokio::spawn(lead()));
+                let term = Term::new();
+                running = Some((term.clone(), tokio::spawn(lead(term))));
             }
-            (false, true) => {
-                warn!(%identity, "lost leadership: stopped reconciling");
-                if let Some(h) = running.take() {
-                    h.abort();
-                }
+            (false, Some((term, handle))) => {
+                warn!(%identity, "lost leadership: stopping everything this leader started");
+                term.lose();
+                finish(handle).await;
+                info!(%identity, "lost leadership: stopped");
             }
-            _ => {}
+            (_, still) => running = still,
         }
         tokio::select! {
             changed = is_leader.changed() => if changed.is_err() { break },
             _ = &mut shutdown => break,
         }
     }
-    if let Some(h) = running.take() {
-        h.abort();
+    if let Some((term, handle)) = running.take() {
+        term.end();
+        finish(handle).await;
     }
     drop(is_leader);
     // Dropping the receiver makes the manager task release the Lease and end.
@@ -69,4 +148,51 @@ where
         Err(e) => warn!(error = %e, "lease manager task failed"),
     }
     Ok(())
+}
+
+/// Waits for a term's work to end, aborting it after [`DRAIN`].
+pub async fn finish(mut handle: JoinHandle<()>) {
+    if tokio::time::timeout(DRAIN, &mut handle).await.is_err() {
+        warn!(
+            seconds = DRAIN.as_secs(),
+            "the leader's work did not end in time: aborted"
+        );
+        handle.abort();
+        let _ = handle.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lost_lease_ends_the_term_and_a_shutdown_only_ends_it() {
+        let lost = Term::new();
+        lost.lose();
+        assert!(lost.is_ending());
+        lost.lost().await;
+        lost.ending().await;
+
+        let ended = Term::new();
+        ended.end();
+        ended.ending().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), ended.lost())
+                .await
+                .is_err(),
+            "a shutdown is not a lost Lease"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_that_ignores_its_term_is_aborted_after_the_drain() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _keep = tx;
+            std::future::pending::<()>().await
+        });
+        finish(handle).await;
+        assert!(rx.await.is_err(), "the task was dropped");
+    }
 }

@@ -20,7 +20,7 @@ use crate::render::labels::{self, RESTARTED_AT_ANNOTATION};
 use crate::render::{RenderError, ServerNames, parse_document, secret};
 
 use super::k8s_deployment::with_kind;
-use super::{API_MANAGER, Error, Result};
+use super::{API_MANAGER, Error, Result, merge_params};
 
 #[derive(Clone)]
 pub struct McpServerRuntimeManager {
@@ -167,7 +167,7 @@ impl McpServerRuntimeManager {
                 .patch(
                     &name,
                     &PatchParams::apply(API_MANAGER).force(),
-                    &Patch::Apply(with_kind(&s, "v1", "Secret")),
+                    &Patch::Apply(with_kind(&s, "v1", "Secret")?),
                 )
                 .await?;
         }
@@ -177,7 +177,7 @@ impl McpServerRuntimeManager {
     async fn patch_spec(&self, name: &str, patch: Value) -> Result<McpServer> {
         match self
             .api::<McpServer>()
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &merge_params(API_MANAGER), &Patch::Merge(&patch))
             .await
         {
             Ok(m) => Ok(m),

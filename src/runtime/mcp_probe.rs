@@ -475,6 +475,22 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// The status's view of a probe's answer (the `crd` types do not know the probe).
+impl From<&McpInfo> for crate::crd::resource::McpInfoStatus {
+    fn from(i: &McpInfo) -> Self {
+        crate::crd::resource::McpInfoStatus {
+            protocol_version: i.protocol_version.clone(),
+            server_info: crate::crd::resource::ServerInfo {
+                name: i.server_name.clone(),
+                version: i.server_version.clone(),
+            },
+            capabilities: i.capabilities.clone(),
+            tools: i.tools.as_ref().map(|(n, _)| *n),
+            tools_hash: i.tools.as_ref().map(|(_, h)| h.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -23,11 +23,13 @@ use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::task::TaskTracker;
 
 use crate::config::McpProbeSettings;
 use crate::crd::McpServer;
 use crate::metrics::Metrics;
 
+use super::leader::Term;
 use super::mcp_probe::{self, McpInfo, ProbeFailure};
 
 /// Probes running at once (each holds a blocking thread for at most its timeout).
@@ -75,6 +77,10 @@ pub struct Readiness {
     trigger: mpsc::UnboundedSender<ObjectRef<McpServer>>,
     limit: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    /// The leader's term: probes end with it (their results would trigger nothing).
+    term: Term,
+    /// The probes running, so that [`Readiness::stop`] can wait for them.
+    tasks: TaskTracker,
 }
 
 impl Readiness {
@@ -82,6 +88,7 @@ impl Readiness {
     pub fn new(
         settings: McpProbeSettings,
         metrics: Arc<Metrics>,
+        term: Term,
     ) -> (Readiness, mpsc::UnboundedReceiver<ObjectRef<McpServer>>) {
         let (trigger, ended) = mpsc::unbounded_channel();
         let readiness = Readiness {
@@ -90,6 +97,8 @@ impl Readiness {
             trigger,
             limit: Arc::new(Semaphore::new(CONCURRENT_PROBES)),
             metrics,
+            term,
+            tasks: TaskTracker::new(),
         };
         (readiness, ended)
     }
@@ -161,19 +170,28 @@ impl Readiness {
         let metrics = self.metrics.clone();
         let timeout = Duration::from_secs(self.settings.timeout_seconds.max(1).into());
         let interval = self.interval();
-        tokio::spawn(async move {
+        let ending = self.term.ending();
+        let running = crate::metrics::Running::new(&self.metrics.leader_tasks);
+        self.tasks.spawn(async move {
+            let _running = running;
             let endpoint = target.0.clone();
-            let result = match limit.acquire_owned().await {
-                Ok(_permit) => {
+            let probe = async move {
+                let _permit = limit.acquire_owned().await.ok()?;
+                // The blocking thread is bounded by the probe's timeout; if the term ends
+                // first, its result is dropped.
+                Some(
                     tokio::task::spawn_blocking(move || mcp_probe::probe(&endpoint, timeout))
                         .await
                         .unwrap_or_else(|e| {
                             Err(ProbeFailure::NotReachable(format!(
                                 "the probe panicked: {e}"
                             )))
-                        })
-                }
-                Err(_) => return,
+                        }),
+                )
+            };
+            let result = tokio::select! {
+                _ = ending => return,
+                result = probe => match result { Some(r) => r, None => return },
             };
             let outcome = match &result {
                 Ok(_) => "Initialized",
@@ -206,6 +224,12 @@ impl Readiness {
             }
             let _ = trigger.send(server);
         });
+    }
+
+    /// Waits for the running probes, which end with the term (call it after the term ended).
+    pub async fn stop(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// Drops what is known about `name` (no longer available, or deleted).
@@ -261,7 +285,7 @@ mod tests {
             timeout_seconds: 1,
             gates_ready: false,
         };
-        let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()));
+        let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()), Term::new());
         let closed = crate::runtime::mcp_probe::tests::closed_port();
         let serving = || Serving::Available {
             endpoint: format!("http://127.0.0.1:{closed}/mcp"),
@@ -302,6 +326,33 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn probes_end_with_the_term() {
+        let settings = McpProbeSettings {
+            interval_seconds: 60,
+            timeout_seconds: 5,
+            gates_ready: false,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let term = Term::new();
+        let (r, mut ended) = Readiness::new(settings, metrics.clone(), term.clone());
+        // A listener that accepts and never answers: the probe would wait its 5 s timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let serving = Serving::Available {
+            endpoint: format!("http://127.0.0.1:{port}/mcp"),
+            revision: "1".into(),
+        };
+        r.observe(&server("a"), serving);
+        assert_eq!(metrics.leader_tasks.get(), 1);
+        term.lose();
+        tokio::time::timeout(Duration::from_secs(2), r.stop())
+            .await
+            .expect("the probe ended with its term, before its timeout");
+        assert_eq!(metrics.leader_tasks.get(), 0);
+        assert!(ended.try_recv().is_err(), "an ended term triggers nothing");
+    }
+
     #[test]
     fn an_interval_of_zero_turns_the_probe_off() {
         let settings = McpProbeSettings {
@@ -309,7 +360,7 @@ mod tests {
             timeout_seconds: 1,
             gates_ready: false,
         };
-        let (r, _ended) = Readiness::new(settings, Arc::new(Metrics::new()));
+        let (r, _ended) = Readiness::new(settings, Arc::new(Metrics::new()), Term::new());
         let serving = Serving::Available {
             endpoint: "http://x/mcp".into(),
             revision: "1".into(),

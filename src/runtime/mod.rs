@@ -19,8 +19,18 @@ pub mod status;
 
 /// Field manager of the controller (children and status; forces).
 pub const CONTROLLER_MANAGER: &str = "mcp-runtime";
-/// Field manager of the API facade (specs and the servers' own Secrets; never forces).
+/// Field manager of the API facade: specs (never forced: a conflicting writer is a 409) and the
+/// servers' own Secrets (applied with force: nothing else should write them, and a rotation must
+/// not fail on a field someone else took).
 pub const API_MANAGER: &str = "mcp-runtime-api";
+
+/// Parameters of a JSON merge patch written as `manager` (so `managedFields` names it).
+pub fn merge_params(manager: &str) -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(manager.into()),
+        ..Default::default()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -41,6 +51,9 @@ pub enum Error {
     Config(String),
     #[error("legacy pod {pod} was not gone after {seconds}s")]
     MigrationTimeout { pod: String, seconds: u64 },
+    /// A value could not be turned into JSON (a defect of ours, never silently `null`).
+    #[error("serializing: {0}")]
+    Serialization(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -57,6 +70,7 @@ impl Error {
             Error::Conflict { .. } => "Conflict",
             Error::Config(_) => "Config",
             Error::MigrationTimeout { .. } => "MigrationTimeout",
+            Error::Serialization(_) => "SerializationFailed",
         }
     }
 }

@@ -24,6 +24,8 @@ use crate::crd::McpServer;
 use crate::metrics::Metrics;
 use crate::render::labels::OWNER_ANNOTATION;
 
+use super::leader::Term;
+
 /// A failed pod to delete, with what the kubelet said about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedPod {
@@ -72,50 +74,67 @@ pub fn failed_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<FailedPod
     failed
 }
 
-/// Sweeps every `interval` (the first sweep once the pod cache is ready) until dropped.
-pub async fn run(
-    client: Client,
-    namespace: String,
-    interval: Duration,
-    pods: Store<Pod>,
-    servers: Store<McpServer>,
-    recorder: Recorder,
-    metrics: std::sync::Arc<Metrics>,
-) {
-    if pods.wait_until_ready().await.is_err() {
+/// What a sweep needs: the client, the namespace, the caches it reads and where it reports.
+pub struct Reaper {
+    pub client: Client,
+    pub namespace: String,
+    pub interval: Duration,
+    pub pods: Store<Pod>,
+    pub servers: Store<McpServer>,
+    pub recorder: Recorder,
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
+/// Sweeps every `interval` (the first sweep once the pod cache is ready) until `term` ends; a
+/// sweep under way stops at once when it does (no deletion after a lost Lease).
+pub async fn run(reaper: Reaper, term: Term) {
+    let _running = crate::metrics::Running::new(&reaper.metrics.leader_tasks);
+    let ending = term.ending();
+    tokio::select! {
+        _ = ending => {}
+        _ = sweep_every(&reaper) => {}
+    }
+}
+
+async fn sweep_every(r: &Reaper) {
+    if r.pods.wait_until_ready().await.is_err() {
         return;
     }
-    let api: Api<Pod> = Api::namespaced(client, &namespace);
-    let mut every = tokio::time::interval(interval);
+    let api: Api<Pod> = Api::namespaced(r.client.clone(), &r.namespace);
+    let mut every = tokio::time::interval(r.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let state = pods.state();
+        let state = r.pods.state();
         for pod in failed_pods(state.iter().map(|p| p.as_ref())) {
             if reap(&api, &pod).await {
-                metrics.failed_pods_reaped.inc();
-                let server = pod
-                    .server
-                    .as_deref()
-                    .and_then(|s| servers.get(&ObjectRef::new(s).within(&namespace)));
-                info!(server = pod.server.as_deref().unwrap_or_default(), pod = %pod.name, why = %pod.why, "deleted a failed pod (its ReplicaSet replaced it)");
-                if let Some(server) = server {
-                    let event = Event {
-                        type_: EventType::Normal,
-                        reason: "FailedPodDeleted".into(),
-                        note: Some(cut(&format!(
-                            "deleted failed pod {} ({})",
-                            pod.name, pod.why
-                        ))),
-                        action: "Reap".into(),
-                        secondary: None,
-                    };
-                    if let Err(e) = recorder.publish(&event, &server.object_ref(&())).await {
-                        warn!(error = %e, "could not record the reap event");
-                    }
-                }
+                r.metrics.failed_pods_reaped.inc();
+                record(r, &pod).await;
             }
         }
+    }
+}
+
+/// Logs a deletion and records it as an Event on the server.
+async fn record(r: &Reaper, pod: &FailedPod) {
+    info!(server = pod.server.as_deref().unwrap_or_default(), pod = %pod.name, why = %pod.why, "deleted a failed pod (its ReplicaSet replaced it)");
+    let server = pod
+        .server
+        .as_deref()
+        .and_then(|s| r.servers.get(&ObjectRef::new(s).within(&r.namespace)));
+    let Some(server) = server else { return };
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "FailedPodDeleted".into(),
+        note: Some(cut(&format!(
+            "deleted failed pod {} ({})",
+            pod.name, pod.why
+        ))),
+        action: "Reap".into(),
+        secondary: None,
+    };
+    if let Err(e) = r.recorder.publish(&event, &server.object_ref(&())).await {
+        warn!(error = %e, "could not record the reap event");
     }
 }
 

@@ -5,7 +5,7 @@
 //! are the contract (Accepted, Progressing, Available, Ready); the phase is derived from them.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::resource::{LastError, McpInfoStatus, McpServerStatus, Phase};
@@ -355,44 +355,37 @@ fn is_terminal(reason: &str) -> bool {
     TERMINAL_WAITING.contains(&reason)
         || matches!(
             reason,
-            "Unschedulable" | "OOMKilled" | "FailedCreate" | "PolicyDenied" | "InvalidSpec"
+            "Unschedulable"
+                | "OOMKilled"
+                | "Error"
+                | "FailedCreate"
+                | "PolicyDenied"
+                | "InvalidSpec"
         )
 }
 
-/// The most telling problem among the pods: a container's waiting reason (with OOMKilled when
-/// the last crash was the memory limit), else an unschedulable pod.
+/// The most telling problem among the pods, in the kubelet's own words: a container's (or init
+/// container's) waiting reason, with OOMKilled when the last crash was the memory limit; a
+/// container that exited with an error and has not restarted yet (`terminated/Error`, the first
+/// seconds of a crash loop, before the kubelet says CrashLoopBackOff); else an unschedulable
+/// pod.
 fn pod_problem(pods: &[&Pod]) -> Option<LastError> {
     let mut found: Option<LastError> = None;
     for pod in pods {
         let name = pod.metadata.name.clone();
         let Some(status) = &pod.status else { continue };
-        for cs in status.container_statuses.iter().flatten() {
-            let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+        // A pod on its way out (deleted, or finished and replaced by its ReplicaSet: evicted)
+        // has containers that ended, which says nothing about the server.
+        let live = pod.metadata.deletion_timestamp.is_none()
+            && !matches!(status.phase.as_deref(), Some("Failed" | "Succeeded"));
+        let containers = status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(status.container_statuses.iter().flatten());
+        for cs in containers {
+            let Some((reason, message)) = container_problem(cs, live) else {
                 continue;
-            };
-            let Some(reason) = waiting.reason.clone() else {
-                continue;
-            };
-            if !TERMINAL_WAITING.contains(&reason.as_str())
-                && !TRANSIENT_WAITING.contains(&reason.as_str())
-            {
-                continue;
-            }
-            let oom = cs
-                .last_state
-                .as_ref()
-                .and_then(|l| l.terminated.as_ref())
-                .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"));
-            let (reason, message) = if oom {
-                (
-                    "OOMKilled".to_string(),
-                    format!(
-                        "container {} was killed for exceeding its memory limit ({reason})",
-                        cs.name
-                    ),
-                )
-            } else {
-                (reason, waiting.message.clone().unwrap_or_default())
             };
             let candidate = LastError {
                 reason,
@@ -412,22 +405,80 @@ fn pod_problem(pods: &[&Pod]) -> Option<LastError> {
                 found = Some(candidate);
             }
         }
-        if found.is_none()
-            && let Some(c) = status.conditions.iter().flatten().find(|c| {
-                c.type_ == "PodScheduled"
-                    && c.status == "False"
-                    && c.reason.as_deref() == Some("Unschedulable")
-            })
-        {
-            found = Some(LastError {
+        if found.is_none() {
+            found = unschedulable(status).map(|message| LastError {
                 reason: "Unschedulable".into(),
-                message: c.message.clone().unwrap_or_default(),
+                message,
                 container: None,
                 pod: name,
             });
         }
     }
     found
+}
+
+/// What is wrong with one container now, as (reason, message), if anything; an exit counts only
+/// in a `live` pod.
+fn container_problem(cs: &ContainerStatus, live: bool) -> Option<(String, String)> {
+    let state = cs.state.as_ref()?;
+    let last_oom = cs
+        .last_state
+        .as_ref()
+        .and_then(|l| l.terminated.as_ref())
+        .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"));
+    if let Some(waiting) = &state.waiting {
+        let reason = waiting.reason.clone()?;
+        if !TERMINAL_WAITING.contains(&reason.as_str())
+            && !TRANSIENT_WAITING.contains(&reason.as_str())
+        {
+            return None;
+        }
+        if last_oom {
+            let message = format!(
+                "container {} was killed for exceeding its memory limit ({reason})",
+                cs.name
+            );
+            return Some(("OOMKilled".into(), message));
+        }
+        return Some((reason, waiting.message.clone().unwrap_or_default()));
+    }
+    let terminated = state
+        .terminated
+        .as_ref()
+        .filter(|t| live && t.exit_code != 0)?;
+    let reason = terminated.reason.clone().unwrap_or_else(|| "Error".into());
+    let message = if reason == "OOMKilled" {
+        format!(
+            "container {} was killed for exceeding its memory limit (exit code {})",
+            cs.name, terminated.exit_code
+        )
+    } else {
+        match terminated.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(m) => format!(
+                "container {} exited with code {}: {m}",
+                cs.name, terminated.exit_code
+            ),
+            None => format!(
+                "container {} exited with code {}",
+                cs.name, terminated.exit_code
+            ),
+        }
+    };
+    Some((reason, message))
+}
+
+/// The scheduler's message when the pod cannot be placed.
+fn unschedulable(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+        })
+        .map(|c| c.message.clone().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -575,6 +626,73 @@ mod tests {
         let s = derive(&observed(Some(&d), vec![&p]), None, &now());
         assert_eq!(s.last_error.unwrap().reason, "OOMKilled");
         assert_eq!(s.phase, Phase::Failed);
+    }
+
+    #[test]
+    fn a_crash_before_the_back_off_is_failed_with_its_exit_code() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        let e = s.last_error.unwrap();
+        assert_eq!(
+            (e.reason.as_str(), e.message.as_str()),
+            ("Error", "container mcp-server exited with code 1")
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_seen_as_terminated_is_named() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        assert_eq!(s.last_error.unwrap().reason, "OOMKilled");
+    }
+
+    #[test]
+    fn containers_of_a_pod_being_deleted_say_nothing() {
+        let d = deployment(1, 1);
+        let mut p = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": "mcp-server", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 143, "reason": "Error"}}
+        }]}));
+        p.metadata.deletion_timestamp = Some(now());
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert!(s.last_error.is_none(), "{:?}", s.last_error);
+    }
+
+    #[test]
+    fn a_clean_exit_is_no_problem() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Running", "initContainerStatuses": [{
+            "name": "bridge", "image": "x", "imageID": "", "ready": true, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert!(s.last_error.is_none(), "{:?}", s.last_error);
+    }
+
+    #[test]
+    fn a_failing_init_container_is_named() {
+        let d = deployment(0, 1);
+        let p = pod(json!({"phase": "Pending", "initContainerStatuses": [{
+            "name": "bridge", "image": "localhost/missing:1", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "image not present"}}
+        }]}));
+        let s = derive(&observed(Some(&d), vec![&p]), None, &now());
+        assert_eq!(s.phase, Phase::Failed);
+        let e = s.last_error.unwrap();
+        assert_eq!(
+            (e.reason.as_str(), e.container.as_deref()),
+            ("ErrImageNeverPull", Some("bridge"))
+        );
     }
 
     #[test]

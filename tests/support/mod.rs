@@ -177,7 +177,7 @@ pub struct Runtime {
     pub ns: TestNamespace,
     pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
     config: mcp_runtime::config::RuntimeConfig,
-    policies: std::sync::Arc<dyn mcp_runtime::runtime::controller::PolicyChain>,
+    policies: std::sync::Arc<dyn mcp_runtime::plugin::PolicyChain>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -229,7 +229,7 @@ impl Runtime {
         Runtime::new_with_policies(
             test,
             change,
-            std::sync::Arc::new(mcp_runtime::runtime::controller::NoPolicies),
+            std::sync::Arc::new(mcp_runtime::plugin::NoPolicies),
         )
         .await
     }
@@ -238,7 +238,7 @@ impl Runtime {
     pub async fn new_with_policies(
         test: &str,
         change: impl FnOnce(&mut mcp_runtime::config::RuntimeConfig),
-        policies: std::sync::Arc<dyn mcp_runtime::runtime::controller::PolicyChain>,
+        policies: std::sync::Arc<dyn mcp_runtime::plugin::PolicyChain>,
     ) -> Runtime {
         let ns = TestNamespace::new(test).await;
         let mut config = runtime_config(&ns.name);
@@ -266,14 +266,18 @@ impl Runtime {
         let config = self.config.clone();
         let policies = self.policies.clone();
         self.task = Some(tokio::spawn(async move {
+            let term = mcp_runtime::runtime::leader::Term::new();
+            let ended = term.clone();
+            tokio::spawn(async move {
+                let _ = rx.await;
+                ended.end();
+            });
             mcp_runtime::runtime::controller::run(
                 client,
                 &config,
                 policies,
                 std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
-                async move {
-                    let _ = rx.await;
-                },
+                term,
             )
             .await
         }));

@@ -1,0 +1,122 @@
+//! The OpenAPI document served at `/openapi.json`: `schemas/openapi.json`, with the JSON Schemas
+//! it names by file (`mcp-server.schema.json`, `runtime-status.schema.json`) bundled under
+//! `components/schemas`, so that a client of the served document (schemathesis, a client
+//! generator) resolves every `$ref` without our repository at hand. The committed file keeps
+//! the file references: in the repository they resolve, and the schemas have one source.
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use crate::schema::SchemaKind;
+
+/// The committed document, with file references.
+pub const SOURCE: &str = include_str!("../../schemas/openapi.json");
+
+/// The schemas bundled, as (file name referred to, component name).
+const BUNDLED: &[(SchemaKind, &str)] = &[
+    (SchemaKind::McpServer, "McpServer"),
+    (SchemaKind::RuntimeStatus, "RuntimeStatus"),
+];
+
+static SERVED: LazyLock<String> = LazyLock::new(|| bundle().to_string());
+
+/// The self-contained document, as served.
+pub fn served() -> &'static str {
+    &SERVED
+}
+
+/// The committed document with every file reference replaced by its bundled component.
+pub fn bundle() -> Value {
+    // Both are embedded at build time and checked by tests: a parse failure is a build defect.
+    let mut doc: Value = serde_json::from_str(SOURCE).unwrap_or_default();
+    for (kind, component) in BUNDLED {
+        let target = format!("#/components/schemas/{component}");
+        rewrite_refs(&mut doc, &|r| {
+            (r == kind.file_name()).then(|| target.clone())
+        });
+        let mut schema = kind.document().clone();
+        if let Some(root) = schema.as_object_mut() {
+            // `$id` would make tools resolve the internal references against a URL.
+            root.remove("$id");
+            root.remove("$schema");
+        }
+        rewrite_refs(&mut schema, &|r| {
+            r.strip_prefix("#/").map(|rest| format!("{target}/{rest}"))
+        });
+        doc["components"]["schemas"][component] = schema;
+    }
+    doc
+}
+
+/// Replaces each `$ref` in `value` for which `to` gives a new target.
+fn rewrite_refs(value: &mut Value, to: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(r) if key == "$ref" => {
+                        if let Some(new) = to(r) {
+                            *r = new;
+                        }
+                    }
+                    other => rewrite_refs(other, to),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, to)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` of `value`.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(r) if k == "$ref" => out.push(r.clone()),
+                        other => refs(other, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_of_the_served_document_resolves_inside_it() {
+        let doc: Value = serde_json::from_str(served()).unwrap();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 50, "{}", all.len());
+        for r in &all {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("{r} is not local"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        assert!(
+            all.iter()
+                .any(|r| r.starts_with("#/components/schemas/McpServer/$defs/"))
+        );
+    }
+
+    #[test]
+    fn the_bundled_schemas_are_the_committed_ones() {
+        let doc = bundle();
+        let bundled = &doc["components"]["schemas"]["McpServer"];
+        let committed = SchemaKind::McpServer.document();
+        assert_eq!(
+            bundled["properties"].as_object().map(|p| p.len()),
+            committed["properties"].as_object().map(|p| p.len())
+        );
+        assert_eq!(bundled["required"], committed["required"]);
+        assert!(bundled.get("$id").is_none());
+    }
+}

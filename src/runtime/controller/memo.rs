@@ -1,0 +1,163 @@
+//! What the controller remembers per server, in one entry: the last apply (so an unchanged
+//! server costs no render, no policy run and no write), the last reference check (so values are
+//! read only when a referenced object changed) and the retry backoff. All of it can be lost at
+//! any time: after a restart every server is applied once and converges again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::core::PartialObjectMeta;
+
+use crate::runtime::k8s_deployment::Applied;
+use crate::runtime::references::{Checked, Seen};
+
+/// First retry of a failed reconcile.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait between retries (the jitter adds up to as much again below it).
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// What the last successful apply of a server was made from and left behind.
+#[derive(Clone, Debug)]
+pub struct LastApply {
+    /// Hash of the manifests applied (after the policies).
+    pub desired: String,
+    /// Hash of what they were made from (server, pod-template inputs, policy revision);
+    /// `None` when the policies may answer differently for the same input.
+    pub input: Option<String>,
+    pub left: Applied,
+}
+
+impl LastApply {
+    /// Whether the cluster still holds what this apply left (nobody changed or deleted it).
+    pub fn intact(
+        &self,
+        deployment: Option<&Deployment>,
+        service: Option<&PartialObjectMeta<Service>>,
+        policy: Option<&PartialObjectMeta<NetworkPolicy>>,
+    ) -> bool {
+        deployment.and_then(|d| d.metadata.generation) == self.left.deployment_generation
+            && service.and_then(|s| s.metadata.resource_version.clone())
+                == self.left.service_version
+            && policy.and_then(|p| p.metadata.resource_version.clone())
+                == self.left.network_policy_version
+    }
+}
+
+/// One server's entry.
+#[derive(Debug, Default)]
+struct Entry {
+    applied: Option<LastApply>,
+    /// The last reference check and the resourceVersions it was made from.
+    references: Option<(Seen, Checked)>,
+    /// Delays of the consecutive failures so far (`None`: the last reconcile succeeded).
+    backoff: Option<ExponentialBackoff>,
+}
+
+/// Every server's entry, by name.
+#[derive(Debug, Default)]
+pub struct Memos(Mutex<HashMap<String, Entry>>);
+
+impl Memos {
+    fn with<R>(&self, name: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let mut map = self.0.lock().ok()?;
+        Some(f(map.entry(name.to_string()).or_default()))
+    }
+
+    pub fn last_apply(&self, name: &str) -> Option<LastApply> {
+        self.with(name, |e| e.applied.clone()).flatten()
+    }
+
+    pub fn applied(&self, name: &str, last: LastApply) {
+        self.with(name, |e| e.applied = Some(last));
+    }
+
+    /// The node port the last apply read (for `status.nodeEndpoint`).
+    pub fn node_port(&self, name: &str) -> Option<i32> {
+        self.with(name, |e| e.applied.as_ref()?.left.node_port)
+            .flatten()
+    }
+
+    /// The last reference check, if it was made from `seen`.
+    pub fn references(&self, name: &str, seen: &Seen) -> Option<Checked> {
+        self.with(name, |e| match &e.references {
+            Some((s, checked)) if s == seen => Some(checked.clone()),
+            _ => None,
+        })
+        .flatten()
+    }
+
+    pub fn checked(&self, name: &str, seen: Seen, checked: Checked) {
+        self.with(name, |e| e.references = Some((seen, checked)));
+    }
+
+    /// The wait before retrying `name` after one more failure: 1 s doubling to 5 minutes, each
+    /// with up to as much again of random jitter (so servers failing together retry apart).
+    pub fn failed(&self, name: &str) -> Duration {
+        self.with(name, |e| {
+            e.backoff
+                .get_or_insert_with(|| {
+                    ExponentialBuilder::default()
+                        .with_min_delay(FIRST_RETRY)
+                        .with_max_delay(MAX_RETRY)
+                        .with_factor(2.0)
+                        .with_jitter()
+                        .without_max_times()
+                        .build()
+                })
+                .next()
+        })
+        .flatten()
+        .unwrap_or(MAX_RETRY)
+    }
+
+    /// A reconcile of `name` succeeded: the next failure starts the backoff anew.
+    pub fn succeeded(&self, name: &str) {
+        self.with(name, |e| e.backoff = None);
+    }
+
+    /// Keeps the entries of the servers `keep` says still exist (deleted servers are never
+    /// reconciled again, so nothing else would drop them).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|name, _| keep(name));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_with_jitter_and_a_success_starts_over() {
+        let memos = Memos::default();
+        let waits: Vec<Duration> = (0..12).map(|_| memos.failed("a")).collect();
+        for (n, wait) in waits.iter().enumerate() {
+            let base = (FIRST_RETRY * 2u32.pow(n as u32)).min(MAX_RETRY);
+            assert!(
+                *wait >= base && *wait <= base * 2,
+                "failure {n}: {wait:?} not within [{base:?}, {:?}]",
+                base * 2
+            );
+        }
+        memos.succeeded("a");
+        assert!(memos.failed("a") <= FIRST_RETRY * 2);
+        // Other servers have their own backoff.
+        assert!(memos.failed("b") <= FIRST_RETRY * 2);
+    }
+
+    #[test]
+    fn deleted_servers_are_forgotten() {
+        let memos = Memos::default();
+        memos.failed("gone");
+        memos.failed("kept");
+        memos.retain(|n| n == "kept");
+        let names: Vec<String> = memos.0.lock().unwrap().keys().cloned().collect();
+        assert_eq!(names, vec!["kept".to_string()]);
+    }
+}

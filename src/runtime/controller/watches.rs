@@ -1,0 +1,158 @@
+//! The controller's watches: one per kind for all servers, each feeding a cache (the status and
+//! the memo read them) and a stream of touched objects (the triggers).
+//!
+//! Managed Deployments, Pods, Services, Secrets and NetworkPolicies are selected by the
+//! `app.kubernetes.io/managed-by=mcp-runtime` label; every Secret and ConfigMap of the namespace
+//! is watched by metadata only, for the ones servers refer to (values are read only when a
+//! referenced resourceVersion changed). Managed fields are dropped from every cached object.
+
+use futures::Stream;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::crd::McpServer;
+use crate::render::labels;
+use crate::runtime::references::{self as refs, Kind};
+
+use super::MANAGED_SELECTOR;
+
+/// A stream of the objects a watch touched.
+pub type Touched<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
+/// The caches of every watch but the McpServers'.
+#[derive(Clone)]
+pub struct Caches {
+    pub deployments: Store<Deployment>,
+    pub pods: Store<Pod>,
+    pub services: Store<PartialObjectMeta<Service>>,
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    /// Every Secret and ConfigMap of the namespace, metadata only: their resourceVersions tell
+    /// whether a server's references changed since they were last read.
+    pub referable_secrets: Store<PartialObjectMeta<Secret>>,
+    pub referable_config_maps: Store<PartialObjectMeta<ConfigMap>>,
+}
+
+/// The triggers, to be handed to the controller (each drives its cache).
+pub struct Triggers {
+    pub deployments: Touched<Deployment>,
+    pub pods: Touched<Pod>,
+    pub services: Touched<PartialObjectMeta<Service>>,
+    pub secrets: Touched<PartialObjectMeta<Secret>>,
+    pub network_policies: Touched<PartialObjectMeta<NetworkPolicy>>,
+    pub referable_secrets: Touched<PartialObjectMeta<Secret>>,
+    pub referable_config_maps: Touched<PartialObjectMeta<ConfigMap>>,
+}
+
+/// Starts nothing yet: the watches run as the controller polls their streams.
+pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
+    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let (deployments, dep_writer) = reflector::store();
+    let dep_stream = watcher(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        managed.clone(),
+    )
+    .default_backoff()
+    .modify(|d: &mut Deployment| d.managed_fields_mut().clear())
+    .reflect(dep_writer)
+    .touched_objects();
+    let (pods, pod_writer) = reflector::store();
+    let pod_stream = watcher(Api::<Pod>::namespaced(client.clone(), ns), managed.clone())
+        .default_backoff()
+        .modify(|p: &mut Pod| {
+            p.managed_fields_mut().clear();
+            // Only labels, annotations, and statuses are read; the spec is dead weight.
+            p.spec = None;
+        })
+        .reflect(pod_writer)
+        .touched_objects();
+    // Metadata only for the rest: a hand edit changes the resourceVersion, which is all the
+    // memo compares, and the controller never reads secret values.
+    let (services, svc_stream) = metadata_watch::<Service>(client, ns, managed.clone());
+    let (secrets, sec_stream) = metadata_watch::<Secret>(client, ns, managed.clone());
+    let (network_policies, np_stream) = metadata_watch::<NetworkPolicy>(client, ns, managed);
+    let all = watcher::Config::default();
+    let (referable_secrets, ref_sec_stream) = metadata_watch::<Secret>(client, ns, all.clone());
+    let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(client, ns, all);
+    let caches = Caches {
+        deployments,
+        pods,
+        services,
+        secrets,
+        network_policies,
+        referable_secrets,
+        referable_config_maps,
+    };
+    let triggers = Triggers {
+        deployments: Box::pin(dep_stream),
+        pods: Box::pin(pod_stream),
+        services: svc_stream,
+        secrets: sec_stream,
+        network_policies: np_stream,
+        referable_secrets: ref_sec_stream,
+        referable_config_maps: ref_cm_stream,
+    };
+    (caches, triggers)
+}
+
+/// A metadata-only watch of `K` in `ns` (managed fields dropped): its cache and its stream of
+/// touched objects.
+fn metadata_watch<K>(
+    client: &Client,
+    ns: &str,
+    config: watcher::Config,
+) -> (Store<PartialObjectMeta<K>>, Touched<PartialObjectMeta<K>>)
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), ns),
+        config,
+    )
+    .default_backoff()
+    .modify(|o: &mut PartialObjectMeta<K>| o.managed_fields_mut().clear())
+    .reflect(writer)
+    .touched_objects();
+    (store, Box::pin(stream))
+}
+
+/// The server a managed Pod belongs to (the owner annotation of its template).
+pub fn owner_of(pod: &Pod) -> Option<ObjectRef<McpServer>> {
+    pod.annotations().get(labels::OWNER_ANNOTATION).map(|n| {
+        ObjectRef::<McpServer>::new(n).within(pod.namespace().as_deref().unwrap_or_default())
+    })
+}
+
+/// The servers that refer to a Secret or ConfigMap of this `kind` (managed ones, our own
+/// Secrets, are handled as owned objects). A scan of the cached servers: such events are rare.
+pub fn referrers(
+    store: Store<McpServer>,
+    kind: Kind,
+) -> impl Fn(kube::api::ObjectMeta) -> Vec<ObjectRef<McpServer>> {
+    move |meta| {
+        let managed = meta.labels.as_ref().is_some_and(|l| {
+            l.get("app.kubernetes.io/managed-by").map(String::as_str) == Some(labels::MANAGER)
+        });
+        let Some(name) = meta.name.filter(|_| !managed) else {
+            return Vec::new();
+        };
+        store
+            .state()
+            .iter()
+            .filter(|m| refs::refers_to(&m.spec, kind, &name))
+            .map(|m| ObjectRef::from_obj(m.as_ref()))
+            .collect()
+    }
+}
