@@ -169,12 +169,36 @@ pub enum RenderError {
 /// Validates a raw document against `schemas/mcp-server.schema.json`, then parses it.
 pub fn parse_document(doc: &Value) -> Result<McpServerSpec, RenderError> {
     SchemaKind::McpServer.validate(doc)?;
+    // JSON Schema counts 8080.0 as an integer; serde's integers do not.
+    let doc = &integral_floats_as_integers(doc.clone());
     // The schema already checked the shape; this only fails if the types and the schema drift.
     // The message names the path, never the value.
     serde_path_to_error::deserialize(doc).map_err(|e| RenderError::Shape {
         path: format!("/{}", e.path().to_string().replace('.', "/")),
         message: "does not match the MCP server types".into(),
     })
+}
+
+/// `value` with every number that has no fractional part (`8080.0`, `1e3`) written as an
+/// integer, as JSON Schema reads it.
+fn integral_floats_as_integers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// What the controller knows beyond the spec: the object names (from the McpServer's
@@ -222,4 +246,23 @@ pub fn render_with(
 /// Validates, parses and renders a raw document.
 pub fn render_document(doc: &Value, ctx: &RenderContext) -> Result<Manifests, RenderError> {
     render(&parse_document(doc)?, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_are_the_integers_the_schema_accepts() {
+        let doc = serde_json::json!({
+            "name": "a", "image": "x:1",
+            "transport": {"type": "streamable-http", "port": 8080.0},
+            "network": {"allow": [{"name": "n", "cidr": "10.0.0.0/8", "ports": [1e3, 443]}]},
+        });
+        let spec = parse_document(&doc).unwrap();
+        assert_eq!(spec.network.unwrap().allow[0].ports, vec![1000, 443]);
+        let fractional = serde_json::json!({"name": "a", "image": "x:1",
+            "transport": {"type": "streamable-http", "port": 8080.5}});
+        assert!(parse_document(&fractional).is_err());
+    }
 }

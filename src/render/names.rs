@@ -40,7 +40,7 @@ impl ServerNames {
     /// Derives every name from the server's name. `None` when nothing of the name survives
     /// sanitising (the schema refuses such names: they need one ASCII letter or digit).
     pub fn new(name: &str) -> Option<ServerNames> {
-        let slug = sanitize(name);
+        let slug = object_name(&sanitize(name));
         if slug.is_empty() {
             return None;
         }
@@ -67,6 +67,18 @@ impl ServerNames {
             service,
         })
     }
+}
+
+/// A sanitised name made a valid object name (the McpServer's own name): a `.` next to a `-`
+/// becomes the `.` alone (each dot-separated part must start and end with a letter or digit),
+/// and a name over 253 characters is cut with a hash suffix. Names that were valid stay as they
+/// are, so legacy objects are still found.
+fn object_name(slug: &str) -> String {
+    let mut s = slug.to_string();
+    while s.contains(".-") || s.contains("-.") || s.contains("..") {
+        s = s.replace(".-", ".").replace("-.", ".").replace("..", ".");
+    }
+    fit(&s, SUBDOMAIN_MAX, &s)
 }
 
 /// Whether `name` can be a Kubernetes object's name (a DNS-1123 subdomain: at most 253
@@ -170,6 +182,27 @@ mod tests {
         ] {
             assert!(!is_object_name(bad), "{bad:?}");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_server_name_is_a_kubernetes_name(name in "\\PC{0,600}") {
+            if let Some(names) = ServerNames::new(&name) {
+                proptest::prop_assert!(is_object_name(&names.slug), "{:?}", names.slug);
+                proptest::prop_assert!(is_object_name(&names.deployment));
+                proptest::prop_assert!(names.service.len() <= LABEL_MAX);
+                // The controller derives the names again from the slug: the same ones.
+                proptest::prop_assert_eq!(ServerNames::new(&names.slug), Some(names));
+            }
+        }
+    }
+
+    #[test]
+    fn dots_next_to_dashes_and_long_names_become_object_names() {
+        assert_eq!(ServerNames::new("a.-b -. c").unwrap().slug, "a.b.c");
+        let long = ServerNames::new(&"x".repeat(400)).unwrap();
+        assert_eq!(long.slug.len(), SUBDOMAIN_MAX);
+        assert!(is_object_name(&long.slug));
     }
 
     #[test]

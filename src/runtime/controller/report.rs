@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::crd::{McpServer, McpServerStatus};
 use crate::render::labels;
-use crate::runtime::k8s_deployment::with_kind;
+use crate::runtime::k8s_deployment::yaml_safe;
 use crate::runtime::mcp_readiness::Serving;
 use crate::runtime::status::{self, Acceptance, Observed};
 use crate::runtime::{CONTROLLER_MANAGER, Error};
@@ -121,16 +121,12 @@ async fn write(ctx: &Context, mcp: &McpServer, new: McpServerStatus) -> Result<(
     {
         info!(server = %mcp.name_any(), from = old.phase.as_str(), to = new.phase.as_str(), "phase changed");
     }
-    let mut status = with_kind(&new, "", "")?;
-    if let Some(m) = status.as_object_mut() {
-        m.remove("apiVersion");
-        m.remove("kind");
-    }
-    let body = serde_json::json!({
+    let status = serde_json::to_value(&new)?;
+    let body = yaml_safe(&serde_json::json!({
         "apiVersion": "mcp-runtime.dev/v1alpha1",
         "kind": "McpServer",
         "status": status,
-    });
+    }))?;
     let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch_status(
         &mcp.name_any(),
