@@ -46,7 +46,57 @@ pub fn bundle() -> Value {
         });
         doc["components"]["schemas"][component] = schema;
     }
+    let server = doc["components"]["schemas"]["McpServer"].clone();
+    for (name, derived) in [
+        ("McpServerReplace", replace_body(&server)),
+        ("McpServerPatch", patch_body(&server)),
+    ] {
+        let description = doc["components"]["schemas"][name]["description"].clone();
+        let mut derived = derived;
+        derived["description"] = description;
+        doc["components"]["schemas"][name] = derived;
+    }
     doc
+}
+
+/// A PUT body: the server document without `name` (the URL names the server).
+fn replace_body(server: &Value) -> Value {
+    let mut body = server.clone();
+    if let Some(props) = body["properties"].as_object_mut() {
+        props.remove("name");
+    }
+    if let Some(required) = body["required"].as_array_mut() {
+        required.retain(|r| r != "name");
+    }
+    if let Some(o) = body.as_object_mut() {
+        // Its references point into McpServer's `$defs`; its examples carry names.
+        for key in ["examples", "title", "$defs"] {
+            o.remove(key);
+        }
+    }
+    body
+}
+
+/// A PATCH body (JSON merge patch): the document's top-level fields but `name`, none required.
+/// Their values are not constrained here: a merge patch's `null` removes a field at any depth,
+/// and nested objects merge into the stored ones, so only the merged document can be checked
+/// (it is, against mcp-server.schema.json: a 422 with every violated path).
+fn patch_body(server: &Value) -> Value {
+    let mut properties = serde_json::Map::new();
+    for (key, schema) in server["properties"].as_object().into_iter().flatten() {
+        if key != "name" {
+            let mut any = serde_json::Map::new();
+            if let Some(d) = schema.get("description") {
+                any.insert("description".into(), d.clone());
+            }
+            properties.insert(key.clone(), Value::Object(any));
+        }
+    }
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": properties,
+    })
 }
 
 /// Replaces each `$ref` in `value` for which `to` gives a new target.
@@ -105,6 +155,21 @@ mod tests {
             all.iter()
                 .any(|r| r.starts_with("#/components/schemas/McpServer/$defs/"))
         );
+    }
+
+    #[test]
+    fn a_put_body_has_no_name_and_a_patch_body_no_required_field() {
+        let doc = bundle();
+        let put = &doc["components"]["schemas"]["McpServerReplace"];
+        assert!(put["properties"].get("name").is_none());
+        assert!(put["properties"].get("image").is_some());
+        assert!(!put["required"].as_array().unwrap().iter().any(|r| r == "name"));
+        let patch = &doc["components"]["schemas"]["McpServerPatch"];
+        assert!(patch.get("required").is_none());
+        assert_eq!(patch["additionalProperties"], false);
+        assert!(patch["properties"]["replicas"].get("type").is_none());
+        assert!(patch["properties"].get("name").is_none());
+        assert!(patch["description"].as_str().unwrap().contains("merge patch"));
     }
 
     #[test]

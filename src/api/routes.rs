@@ -93,12 +93,27 @@ fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> 
     })
 }
 
-fn if_match(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .filter(|v| !v.is_empty() && v != "*")
+/// The resourceVersion an `If-Match` names (`"123"`, `W/"123"` or `123`); `None` without one or
+/// with `*`. A value that cannot be a resourceVersion (they are decimal numbers) matches no
+/// version of the server: a 409, as a stale one is, and never a request to the API server.
+fn if_match(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let version = value.to_str().ok().map(|v| {
+        let v = v.trim();
+        v.strip_prefix("W/").unwrap_or(v).trim_matches('"').to_string()
+    });
+    match version {
+        Some(v) if v.is_empty() || v == "*" => Ok(None),
+        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
+        _ => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "If-Match names no version of this server (a version is the resourceVersion of GET, a number)",
+        )),
+    }
 }
 
 fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
@@ -227,7 +242,7 @@ pub async fn replace(
     {
         m.insert("name".into(), name.clone().into());
     }
-    let updated = state.manager.update(&doc, if_match(&headers)).await?;
+    let updated = state.manager.update(&doc, if_match(&headers)?).await?;
     Ok(Json(view(&updated)))
 }
 
@@ -239,7 +254,7 @@ pub async fn patch(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
     let patch = json_body(body)?;
-    let wanted = if_match(&headers);
+    let wanted = if_match(&headers)?;
     // Without If-Match, the patch is applied to the version it was computed from; if the
     // server changed meanwhile (a status write, say), it is recomputed on the new version, so
     // nothing is overwritten and the client sees no spurious conflict.

@@ -85,6 +85,14 @@ fn port(p: u16, protocol: &str) -> NetworkPolicyPort {
     }
 }
 
+/// The range's network address (`10.20.1.0/16` is `10.20.0.0/16`): the API server refuses a
+/// CIDR with bits set beyond its prefix, which the schema's pattern cannot tell.
+fn network_address(cidr: &str) -> String {
+    cidr.parse::<ipnet::IpNet>()
+        .map(|net| net.trunc().to_string())
+        .unwrap_or_else(|_| cidr.to_string())
+}
+
 fn block(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
         ip_block: Some(IPBlock {
@@ -154,7 +162,7 @@ pub fn network_policy(
     }
     for a in &net.allow {
         egress.push(NetworkPolicyEgressRule {
-            to: Some(vec![block(&a.cidr, &[])]),
+            to: Some(vec![block(&network_address(&a.cidr), &[])]),
             ports: (!a.ports.is_empty()).then(|| a.ports.iter().map(|p| port(*p, "TCP")).collect()),
         });
     }
@@ -246,6 +254,14 @@ mod tests {
             from["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
             "mcp-runtime"
         );
+    }
+
+    #[test]
+    fn allowed_ranges_are_written_as_their_network_address() {
+        assert_eq!(network_address("10.20.1.7/16"), "10.20.0.0/16");
+        assert_eq!(network_address("fe80::1/64"), "fe80::/64");
+        assert_eq!(network_address("2001:DB8::/32"), "2001:db8::/32");
+        assert_eq!(network_address("140.82.112.0/20"), "140.82.112.0/20");
     }
 
     #[test]
