@@ -163,13 +163,24 @@ mod tests {
         let put = &doc["components"]["schemas"]["McpServerReplace"];
         assert!(put["properties"].get("name").is_none());
         assert!(put["properties"].get("image").is_some());
-        assert!(!put["required"].as_array().unwrap().iter().any(|r| r == "name"));
+        assert!(
+            !put["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "name")
+        );
         let patch = &doc["components"]["schemas"]["McpServerPatch"];
         assert!(patch.get("required").is_none());
         assert_eq!(patch["additionalProperties"], false);
         assert!(patch["properties"]["replicas"].get("type").is_none());
         assert!(patch["properties"].get("name").is_none());
-        assert!(patch["description"].as_str().unwrap().contains("merge patch"));
+        assert!(
+            patch["description"]
+                .as_str()
+                .unwrap()
+                .contains("merge patch")
+        );
     }
 
     #[test]

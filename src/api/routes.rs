@@ -102,7 +102,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<String>> {
     };
     let version = value.to_str().ok().map(|v| {
         let v = v.trim();
-        v.strip_prefix("W/").unwrap_or(v).trim_matches('"').to_string()
+        v.strip_prefix("W/")
+            .unwrap_or(v)
+            .trim_matches('"')
+            .to_string()
     });
     match version {
         Some(v) if v.is_empty() || v == "*" => Ok(None),
@@ -293,6 +296,15 @@ pub async fn remove(
     ServerName(name): ServerName,
 ) -> Result<StatusCode> {
     state.manager.remove(&name).await?;
+    // Reads come from the watch cache: answer once it has seen the deletion (a few ms), so a
+    // client's next GET does not find the server it just deleted. Bounded: the deletion stands
+    // either way.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while cached(&state, &name).is_some_and(|m| m.metadata.deletion_timestamp.is_none())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -329,12 +341,16 @@ pub async fn restart(
         .into_response())
 }
 
-/// Served from the watch cache: no request to the API server.
+/// Served from the watch cache: no request to the API server (but on a miss).
 pub async fn status(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Json<Value>> {
-    let m = cached(&state, &name).ok_or_else(|| Problem::not_found(&format!("server {name}")))?;
+    // Just created and not in the cache yet: one GET (a miss is rare; hits cost no request).
+    let m = match cached(&state, &name) {
+        Some(m) => m,
+        None => Arc::new(state.manager.get(&name).await?),
+    };
     Ok(Json(json!({
         "name": name,
         "observedGeneration": m.status.as_ref().and_then(|s| s.observed_generation),
