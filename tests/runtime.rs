@@ -1312,3 +1312,77 @@ async fn service_accounts_outside_the_allowed_ones_are_refused() {
         "no Deployment for a refused server"
     );
 }
+
+/// Who wrote an object, as `managedFields` says: (manager, operation, subresource).
+fn writers(meta: &kube::api::ObjectMeta) -> std::collections::BTreeSet<(String, String, String)> {
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .map(|f| {
+            (
+                f.manager.clone().unwrap_or_default(),
+                f.operation.clone().unwrap_or_default(),
+                f.subresource.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Every write names its field manager: the API facade's (`mcp-runtime-api`: the spec, a stop,
+/// the server's own Secret) and the controller's (`mcp-runtime`: its children and the status),
+/// so `managedFields` shows who wrote what; nothing is left to a default.
+#[tokio::test]
+async fn every_write_names_its_field_manager() {
+    let rt = Runtime::new("managers").await;
+    rt.manager
+        .create(&http_server("fm", "s3cr3t-fm"))
+        .await
+        .unwrap();
+    rt.wait_status("fm", 30, "running", |s| s.phase == Phase::Running)
+        .await;
+    rt.manager.stop("fm").await.unwrap();
+    let stopped = rt
+        .wait_status("fm", 30, "stopped", |s| s.phase == Phase::Stopped)
+        .await;
+    let of = |w: &[(&str, &str, &str)]| -> std::collections::BTreeSet<(String, String, String)> {
+        w.iter()
+            .map(|(m, o, s)| (m.to_string(), o.to_string(), s.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        writers(&stopped.metadata),
+        of(&[
+            ("mcp-runtime", "Apply", "status"),
+            ("mcp-runtime-api", "Update", "")
+        ])
+    );
+    let deployment = rt.ns.api::<Deployment>().get("mcp-fm").await.unwrap();
+    let by_us = writers(&deployment.metadata);
+    assert!(by_us.contains(&("mcp-runtime".into(), "Apply".into(), String::new())));
+    for (manager, ..) in &by_us {
+        assert!(
+            ["mcp-runtime", "kube-controller-manager"].contains(&manager.as_str()),
+            "{by_us:?}"
+        );
+    }
+    let service = rt.ns.api::<Service>().get("mcp-fm").await.unwrap();
+    assert_eq!(
+        writers(&service.metadata),
+        of(&[("mcp-runtime", "Apply", "")])
+    );
+    let policy = rt
+        .ns
+        .api::<k8s_openapi::api::networking::v1::NetworkPolicy>()
+        .get("mcp-fm")
+        .await
+        .unwrap();
+    assert_eq!(
+        writers(&policy.metadata),
+        of(&[("mcp-runtime", "Apply", "")])
+    );
+    let secret = rt.ns.api::<Secret>().get("mcp-fm-secrets").await.unwrap();
+    assert_eq!(
+        writers(&secret.metadata),
+        of(&[("mcp-runtime-api", "Apply", "")])
+    );
+}
