@@ -26,6 +26,8 @@ fi
 
 started=0
 if ! { [ -s "$KC" ] && "$BIN/kubectl" --kubeconfig="$KC" get --raw /readyz >/dev/null 2>&1; }; then
+  # What the real node changes on the host must all be undone by down.sh: compared at the end.
+  "$LC/host-state.sh" > "$CACHE/host-before.txt"
   "$LC/up.sh"
   started=1
 fi
@@ -33,9 +35,19 @@ on_exit() {
   rc=$?
   if [ "$rc" != 0 ]; then
     echo "== tests failed; last lines of the local cluster's logs ==" >&2
-    for f in "${KC%/kubeconfig}"/logs/*.log; do echo "--- $f" >&2; tail -n 50 "$f" >&2; done
+    for f in "${KC%/kubeconfig}"/logs/*.log; do
+      case "$f" in */audit.log) continue ;; esac
+      echo "--- $f" >&2; tail -n 50 "$f" >&2
+    done
   fi
-  [ "$started" = 1 ] && "$LC/down.sh" || true
+  if [ "$started" = 1 ]; then
+    "$LC/down.sh" || true
+    "$LC/host-state.sh" > "$CACHE/host-after.txt"
+    if ! diff -u "$CACHE/host-before.txt" "$CACHE/host-after.txt" >&2; then
+      echo "down.sh left the host changed (above)" >&2
+      [ "$rc" = 0 ] && rc=1
+    fi
+  fi
   exit "$rc"
 }
 trap on_exit EXIT

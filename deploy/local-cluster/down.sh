@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Stops exactly the processes up.sh started (by their pid files, in reverse order) and removes
-# etcd's data. Leaves the PKI and logs in $CACHE/cluster for inspection.
+# Stops exactly the processes up.sh started (by their pid files, in reverse order), removes the
+# real node with what it changed on the host (node-down.sh), and removes etcd's data. Leaves the
+# PKI and logs in $CACHE/cluster for inspection.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.env"
 STATE=${MCP_RUNTIME_CLUSTER_STATE:-$CACHE/cluster}
 [ -d "$STATE" ] || { echo "no local cluster state in $STATE"; exit 0; }
+# The real node first (it undoes its changes to the host), then the control plane.
+"$HERE/node-down.sh"
 for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   f=$STATE/$c.pid
   [ -s "$f" ] || continue

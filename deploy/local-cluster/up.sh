@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (fake nodes), all on loopback, and writes a kubeconfig. The API server
-# keeps an audit log of writes in $STATE/logs/audit.log.
+# kube-scheduler and kwok (fake nodes), all on loopback, and writes a kubeconfig; then one real
+# node (node-up.sh: kubelet, containerd, kube-proxy; tainted, so only pods meant for it land
+# there; MCP_RUNTIME_REAL_NODE=0 leaves it out). The API server keeps an audit log of writes in
+# $STATE/logs/audit.log.
 #
 #   deploy/local-cluster/up.sh          # builds binaries first if they are not cached
 #   export KUBECONFIG=$(deploy/local-cluster/up.sh --print-kubeconfig)
@@ -69,6 +71,16 @@ if [ ! -s "$PKI/ca.crt" ]; then
   chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
 fi
 TOKEN=$(cut -d, -f1 "$PKI/tokens.csv")
+# The API server's client certificate towards kubelets (logs, exec); system:masters is enough.
+if [ ! -s "$PKI/kubelet-client.crt" ]; then
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/kubelet-client.key" 2>/dev/null
+  openssl req -new -key "$PKI/kubelet-client.key" -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -out "$PKI/kubelet-client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' > "$PKI/kubelet-client.ext"
+  openssl x509 -req -in "$PKI/kubelet-client.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/kubelet-client.ext" -out "$PKI/kubelet-client.crt" 2>/dev/null
+  chmod 600 "$PKI/kubelet-client.key"
+fi
 
 # --- etcd ---
 setsid "$BIN/etcd" --name=n0 --data-dir="$DATA" \
@@ -105,6 +117,8 @@ setsid "$BIN/kube-apiserver" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
   --endpoint-reconciler-type=none --profiling=false \
+  --kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP \
   >"$LOG/kube-apiserver.log" 2>&1 < /dev/null & echo $! > "$STATE/kube-apiserver.pid"
 echo "$API" > "$STATE/kube-apiserver.port"
 
@@ -175,6 +189,15 @@ setsid "$BIN/kwok" --kubeconfig="$KC" --config="$STATE/kwok-stages.yaml" \
 wait_for "node Ready" 60 "$BIN/kubectl" --kubeconfig="$KC" wait --for=condition=Ready node/kwok-node-0 --timeout=2s
 # The ServiceAccount admission plugin needs the default ServiceAccount, which KCM creates.
 wait_for "default ServiceAccount" 60 "$BIN/kubectl" --kubeconfig="$KC" get serviceaccount default -n default
+
+# The real node (kubelet, containerd, kube-proxy), unless asked not to; it needs root.
+if [ "${MCP_RUNTIME_REAL_NODE:-1}" != 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    "$HERE/node-up.sh" >&2
+  else
+    say "no real node: it needs root (MCP_RUNTIME_REAL_NODE=0 to skip it silently)"
+  fi
+fi
 
 t1=$(date +%s.%N)
 say "local cluster ready in $(python3 -c "print(f'{$t1-$t0:.1f}')")s: API https://127.0.0.1:$API"
