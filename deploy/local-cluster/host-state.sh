@@ -17,3 +17,4 @@ echo "## mounts"; awk -v p="$STATE" 'index($2, p) == 1 {print $2}' /proc/mounts 
 echo "## cgroups"; ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null
 echo "## sysctls"; for s in $NODE_SYSCTLS; do echo "$s=$(sysctl -n "$s" 2>/dev/null)"; done
 echo "## processes"; pgrep -a -f "$STATE/node|bin/$KEY/(kubelet|kube-proxy)" | grep -v pgrep | awk '{print $2}' | sort
+exit 0
