@@ -12,6 +12,9 @@ QJS_DIR=$CACHE/tools/npm-qjs-$QJS_VERSION
 PY_DIR=$CACHE/tools/componentize-py-$PY_VERSION
 MCP_SDK_VERSION=1.30.0
 MCP_DIR=$CACHE/tools/mcp-sdk-$MCP_SDK_VERSION
+# The 2.x SDK speaks both eras (2026-07-28 and the handshake): the probe's era tests use it.
+MCP_SDK2_VERSION=2.3.0
+MCP2_DIR=$CACHE/tools/mcp-sdk-$MCP_SDK2_VERSION
 SCHEMATHESIS_VERSION=4.32.5
 ST_DIR=$CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION
 if [ ! -x "$QJS_DIR/node_modules/.bin/componentize-qjs" ]; then
@@ -25,6 +28,10 @@ fi
 if [ ! -x "$MCP_DIR/bin/python" ] || ! "$MCP_DIR/bin/python" -c 'import mcp' 2>/dev/null; then
   python3 -m venv "$MCP_DIR"
   "$MCP_DIR/bin/pip" install --quiet "mcp==$MCP_SDK_VERSION"
+fi
+if [ ! -x "$MCP2_DIR/bin/python" ] || ! "$MCP2_DIR/bin/python" -c 'import mcp.server.mcpserver' 2>/dev/null; then
+  python3 -m venv "$MCP2_DIR"
+  "$MCP2_DIR/bin/pip" install --quiet "mcp==$MCP_SDK2_VERSION"
 fi
 if [ ! -x "$ST_DIR/bin/st" ]; then
   python3 -m venv "$ST_DIR"

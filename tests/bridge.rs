@@ -232,9 +232,13 @@ struct NativeHttp {
 
 impl NativeHttp {
     fn start() -> NativeHttp {
+        NativeHttp::start_with(python(), "server.py")
+    }
+
+    fn start_with(python: std::path::PathBuf, script: &str) -> NativeHttp {
         let port = support::free_port();
-        let child = Command::new(python())
-            .arg(fixture("server.py"))
+        let child = Command::new(python)
+            .arg(fixture(script))
             .env("MCP_FIXTURE_HTTP_PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -337,4 +341,36 @@ fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
         !message.contains("ghp_4fT9"),
         "but not the credential it echoed: {message}"
     );
+}
+
+/// The probe tries `server/discover` at 2026-07-28 first and falls back to `initialize`: the 1.x
+/// SDK's server (handshake only, bridged and native) is probed in the handshake era, the 2.x
+/// SDK's server (both eras) in the modern one, its tools listed with the `_meta` envelope.
+#[test]
+fn the_probe_knows_the_era() {
+    use mcp_runtime::runtime::mcp_probe::{Era, probe};
+    let b = Bridge::start(&[]);
+    b.wait_ready();
+    let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
+    assert_eq!(bridged.era, Era::Handshake);
+    assert_eq!(bridged.supported_versions, vec!["2025-06-18".to_string()]);
+    let old = NativeHttp::start();
+    let native = probe(&format!("http://127.0.0.1:{}/mcp", old.port), PROBE_TIMEOUT).unwrap();
+    assert_eq!(native.era, Era::Handshake);
+
+    let new = NativeHttp::start_with(support::tools::mcp2_python(), "server2.py");
+    let both = probe(&format!("http://127.0.0.1:{}/mcp", new.port), PROBE_TIMEOUT).unwrap();
+    assert_eq!(both.era, Era::Both, "{both:?}");
+    assert_eq!(both.protocol_version, "2026-07-28");
+    assert!(
+        both.supported_versions.iter().any(|v| v == "2026-07-28")
+            && both.supported_versions.len() >= 2,
+        "discover's versions and the negotiated one: {:?}",
+        both.supported_versions
+    );
+    assert_eq!(both.server_name, "fixture-2");
+    assert!(both.capabilities.iter().any(|c| c == "tools"));
+    let (count, hash) = both.tools.expect("tools listed in the modern era");
+    assert_eq!(count, 2, "echo and add");
+    assert_eq!(hash.len(), 64);
 }

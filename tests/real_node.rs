@@ -84,6 +84,8 @@ async fn the_official_everything_server_runs_and_answers_over_mcp() {
     let status = ready.status.unwrap();
     let mcp = status.mcp.expect("status.mcp");
     assert_eq!(mcp.server_info.name, "mcp-servers/everything");
+    // This release of the TypeScript SDK's server speaks the handshake era only.
+    assert_eq!(mcp.era, "handshake");
     assert!(mcp.tools.unwrap_or(0) >= 5, "{:?}", mcp.tools);
     assert_eq!(mcp.tools_hash.as_deref().map(str::len), Some(64));
     let url = status.node_endpoint.expect("a NodePort endpoint");

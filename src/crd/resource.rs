@@ -45,7 +45,14 @@ pub struct McpServerStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct McpInfoStatus {
+    /// `modern` (only 2026-07-28: stateless, `server/discover`), `handshake` (`initialize` and
+    /// a session) or `both`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub era: String,
     pub protocol_version: String,
+    /// What `server/discover` listed, or the version `initialize` negotiated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supported_versions: Vec<String>,
     pub server_info: ServerInfo,
     #[serde(default)]
     pub capabilities: Vec<String>,

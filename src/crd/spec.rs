@@ -57,6 +57,10 @@ pub struct McpServerSpec {
     pub resources: Option<Resources>,
     #[serde(default = "one")]
     pub replicas: i32,
+    /// The Service's session affinity; unset: by the era the server speaks (see
+    /// `render::service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<SessionAffinity>,
     #[serde(default)]
     pub stopped: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -130,6 +134,26 @@ impl McpServerSpec {
                 .image_pull_secrets
                 .iter()
                 .any(|p| matches!(p, ImagePullSecret::Credentials { .. }))
+    }
+}
+
+/// Whether a client's requests stick to one pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionAffinity {
+    /// Per client IP: a handshake-era session lives in one process.
+    #[serde(rename = "ClientIP")]
+    ClientIp,
+    /// None: every request may go to any replica (stateless servers).
+    #[serde(rename = "None")]
+    Unset,
+}
+
+impl SessionAffinity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionAffinity::ClientIp => "ClientIP",
+            SessionAffinity::Unset => "None",
+        }
     }
 }
 

@@ -206,6 +206,9 @@ fn integral_floats_as_integers(value: Value) -> Value {
 #[derive(Clone, Debug, Default)]
 pub struct Extras {
     pub template_annotations: BTreeMap<String, String>,
+    /// The MCP probe found the server speaks only the stateless 2026-07-28 revision: its Service
+    /// needs no session affinity unless the spec asks for it.
+    pub stateless: bool,
 }
 
 /// Renders a server document into its manifests (names from the server's name; a content hash
@@ -231,11 +234,12 @@ pub fn render_with(
     extras: Extras,
 ) -> Result<Manifests, RenderError> {
     ctx.defaults.service_accounts.check(spec)?;
+    let stateless = extras.stateless;
     let deployment = deployment::deployment(spec, &names, ctx, extras.template_annotations)?;
     Ok(Manifests {
         secret: secret::env_secret(spec, &names, &ctx.namespace),
         pull_secret: secret::pull_secret(spec, &names, &ctx.namespace),
-        service: service::service(spec, &names, ctx),
+        service: service::service(spec, &names, ctx, stateless),
         network_policy: network::network_policy(spec, &names, ctx),
         endpoint: service::endpoint(spec, &names, ctx),
         deployment,

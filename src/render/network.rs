@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(peers[3]["ipBlock"]["cidr"], "::/0");
         assert_eq!(node_port["spec"]["ingress"][0]["ports"][0]["port"], 8080);
         assert_eq!(node_port["spec"]["egress"], cluster_ip["spec"]["egress"]);
-        let svc = crate::render::service::service(&s, &names, &ctx).unwrap();
+        let svc = crate::render::service::service(&s, &names, &ctx, false).unwrap();
         assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("NodePort"));
     }
 }

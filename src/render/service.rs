@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::crd::{McpServerSpec, Transport};
+use crate::crd::{McpServerSpec, SessionAffinity, Transport};
 
 use super::names::ServerNames;
 use super::{RenderContext, labels};
@@ -77,7 +77,14 @@ pub fn serving<'a>(spec: &'a McpServerSpec, ctx: &'a RenderContext) -> Serving<'
 pub const PORT_NAME: &str = "mcp";
 
 /// A Service (ClusterIP, or NodePort by setting) selecting the server's pods, or `None` for unbridged stdio servers.
-pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -> Option<Service> {
+/// The server's Service, when it speaks HTTP (natively or through the bridge). `stateless`: the
+/// MCP probe found it speaks only 2026-07-28 (see [`session_affinity`]).
+pub fn service(
+    spec: &McpServerSpec,
+    names: &ServerNames,
+    ctx: &RenderContext,
+    stateless: bool,
+) -> Option<Service> {
     let (port, _) = serving(spec, ctx).http()?;
     let namespace = &ctx.namespace;
     Some(Service {
@@ -99,15 +106,26 @@ pub fn service(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -
                 app_protocol: Some("http".into()),
                 ..Default::default()
             }]),
-            // MCP sessions (`Mcp-Session-Id`) live in one process: with several replicas, a
-            // session's requests must reach the pod that created it, or the server answers
-            // "unknown session". Per client IP, the only stickiness a Service offers; harmless
-            // with one replica, and set always so that scaling does not change the Service.
-            session_affinity: Some("ClientIP".into()),
+            session_affinity: Some(session_affinity(spec, stateless).as_str().into()),
             ..Default::default()
         }),
         ..Default::default()
     })
+}
+
+/// The Service's session affinity: the spec's, else by era. A handshake-era MCP session
+/// (`Mcp-Session-Id`) lives in one process: with several replicas its requests must reach the
+/// pod that created it, or the server answers "unknown session"; per client IP is the only
+/// stickiness a Service offers (harmless with one replica, and kept so that scaling does not
+/// change the Service). A server that speaks only 2026-07-28 holds no session: any replica may
+/// answer any request, so it gets none. A server that also speaks the handshake era keeps
+/// `ClientIP`: its older clients may hold sessions. Until a probe answered, `ClientIP`.
+pub fn session_affinity(spec: &McpServerSpec, stateless: bool) -> SessionAffinity {
+    match spec.session_affinity {
+        Some(a) => a,
+        None if stateless => SessionAffinity::Unset,
+        None => SessionAffinity::ClientIp,
+    }
 }
 
 /// Where clients outside the cluster reach a NodePort server: `http://<node host>:<node
@@ -129,4 +147,35 @@ pub fn endpoint(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) 
         "http://{}.{}.svc:{port}{path}",
         names.service, ctx.namespace
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(extra: serde_json::Value) -> McpServerSpec {
+        let mut doc = serde_json::json!({"name": "s", "image": "x:1",
+            "transport": {"type": "streamable-http"}});
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        crate::render::parse_document(&doc).unwrap()
+    }
+
+    fn affinity(spec: &McpServerSpec, stateless: bool) -> Option<String> {
+        let names = ServerNames::new(&spec.name).unwrap();
+        let svc = service(spec, &names, &RenderContext::default(), stateless).unwrap();
+        svc.spec.unwrap().session_affinity
+    }
+
+    #[test]
+    fn sessions_stick_unless_the_server_is_stateless_or_the_spec_says_otherwise() {
+        let plain = http(serde_json::json!({}));
+        assert_eq!(affinity(&plain, false).as_deref(), Some("ClientIP"));
+        assert_eq!(affinity(&plain, true).as_deref(), Some("None"));
+        let pinned = http(serde_json::json!({"sessionAffinity": "ClientIP"}));
+        assert_eq!(affinity(&pinned, true).as_deref(), Some("ClientIP"));
+        let spread = http(serde_json::json!({"sessionAffinity": "None", "replicas": 3}));
+        assert_eq!(affinity(&spread, false).as_deref(), Some("None"));
+    }
 }

@@ -1,5 +1,15 @@
-//! The MCP-level readiness probe: an MCP `initialize` through a server's endpoint, as a client
-//! would send it, then `tools/list`.
+//! The MCP-level readiness probe: what a client of either era would send through a server's
+//! endpoint, then `tools/list` (every page).
+//!
+//! Two eras of the protocol live side by side. Revision 2026-07-28 is stateless: no handshake, no
+//! session, every request carries its version, client info and capabilities in `_meta`, and
+//! `server/discover` tells the server's versions and capabilities. The handshake era (up to
+//! 2025-11-25) starts with `initialize` and holds an `Mcp-Session-Id`. Like the official SDKs'
+//! `auto` mode, the probe sends `server/discover` at the newest revision first and falls back to
+//! `initialize` on anything that is not positive evidence of a modern server (an error, a 4xx, a
+//! result naming no modern version); only a `-32022` naming versions of neither era that we
+//! speak is a verdict of its own ([`ProbeFailure::UnsupportedVersion`]). A network error is
+//! never an era verdict: it is reported as it is.
 //!
 //! A Deployment can be Available while the process behind it does not speak MCP (a wrong port,
 //! a wrong path, a crash loop between probes, a bridge whose child refuses `initialize`). This
@@ -13,6 +23,8 @@
 //!   (a 404 page, a web server on the MCP port).
 //! - [`ProbeFailure::InitializeError`]: a JSON-RPC error (or an HTTP error) in answer to
 //!   `initialize` or `tools/list`: an MCP server that is there but not working.
+//! - [`ProbeFailure::UnsupportedVersion`]: a server that speaks only protocol versions the probe
+//!   does not (it names them).
 //!
 //! Blocking (ureq, no proxy from the environment: endpoints are in-cluster addresses); callers
 //! run it on a blocking thread. Bounded: every request shares one deadline, and no answer is
@@ -25,8 +37,39 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The protocol version the probe asks for; servers answer with the one they speak.
+/// The handshake-era version the probe asks for; servers answer with the one they speak.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The stateless revision the probe tries first.
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// Handshake-era versions the probe can talk with (a server picks one in `initialize`).
+pub const HANDSHAKE_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// JSON-RPC error of a server that speaks none of the versions asked for; its data names them.
+const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// Which generation of MCP a server spoke to the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// 2026-07-28 and later: stateless, `server/discover`, no session.
+    Modern,
+    /// `initialize` and a session (up to 2025-11-25).
+    Handshake,
+    /// Both: `server/discover` and `initialize` answered (sessions for older clients).
+    Both,
+}
+
+impl Era {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Era::Modern => "modern",
+            Era::Handshake => "handshake",
+            Era::Both => "both",
+        }
+    }
+}
 /// The most read from one answer (a tool list with long descriptions fits easily).
 pub const MAX_ANSWER: u64 = 4 << 20;
 /// Pages of `tools/list` followed at most.
@@ -38,7 +81,11 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// What a successful probe learned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct McpInfo {
+    pub era: Era,
+    /// The version used: the one `initialize` negotiated, or the modern one asked for.
     pub protocol_version: String,
+    /// What the server says it supports (`server/discover`), or the negotiated version.
+    pub supported_versions: Vec<String>,
     pub server_name: String,
     pub server_version: String,
     /// Capability names, sub-flags as `tools.listChanged`; sorted.
@@ -56,6 +103,8 @@ pub enum ProbeFailure {
     NotMcp(String),
     #[error("{0}")]
     InitializeError(String),
+    #[error("{0}")]
+    UnsupportedVersion(String),
 }
 
 impl ProbeFailure {
@@ -64,6 +113,7 @@ impl ProbeFailure {
             ProbeFailure::NotReachable(_) => "NotReachable",
             ProbeFailure::NotMcp(_) => "NotMcp",
             ProbeFailure::InitializeError(_) => "InitializeError",
+            ProbeFailure::UnsupportedVersion(_) => "UnsupportedVersion",
         }
     }
 }
@@ -82,6 +132,7 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<McpInfo, ProbeFailure>
         deadline: Instant::now() + timeout,
         session: None,
         protocol: None,
+        modern: false,
     };
     let result = client.run();
     client.close();
@@ -89,7 +140,8 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<McpInfo, ProbeFailure>
     result.map_err(|mut f| {
         let (ProbeFailure::NotReachable(m)
         | ProbeFailure::NotMcp(m)
-        | ProbeFailure::InitializeError(m)) = &mut f;
+        | ProbeFailure::InitializeError(m)
+        | ProbeFailure::UnsupportedVersion(m)) = &mut f;
         *m = format!("{endpoint}: {m}");
         f
     })
@@ -101,6 +153,15 @@ struct Client<'a> {
     deadline: Instant,
     session: Option<String>,
     protocol: Option<String>,
+    /// Talking 2026-07-28: every request carries the `_meta` envelope.
+    modern: bool,
+}
+
+/// What `server/discover` told.
+enum Discovered {
+    Modern(McpInfo),
+    /// Not positive evidence of a modern server: try the handshake.
+    NotModern,
 }
 
 /// One answer: the HTTP status and the JSON-RPC message answering our id, if any.
@@ -112,6 +173,83 @@ struct Answer {
 
 impl Client<'_> {
     fn run(&mut self) -> Result<McpInfo, ProbeFailure> {
+        let info = match self.discover()? {
+            // Does it also hold sessions for handshake-era clients? (Its Service then keeps
+            // session affinity.) The tool list is read in the modern era either way.
+            Discovered::Modern(info) => self.also_handshake(info),
+            Discovered::NotModern => {
+                // A handshake-era server may have opened a session for the refused request.
+                self.session = None;
+                self.protocol = None;
+                self.modern = false;
+                self.handshake()?
+            }
+        };
+        let tools = if info.capabilities.iter().any(|c| c == "tools") {
+            Some(self.tools()?)
+        } else {
+            None
+        };
+        Ok(McpInfo { tools, ..info })
+    }
+
+    /// `server/discover` at the newest revision, as the SDKs' `auto` mode sends it.
+    fn discover(&mut self) -> Result<Discovered, ProbeFailure> {
+        self.protocol = Some(MODERN_VERSION.into());
+        self.modern = true;
+        let answer = self.call(1, "server/discover", json!({}))?;
+        let Some(message) = answer.message else {
+            return Ok(Discovered::NotModern);
+        };
+        if let Some(e) = message.get("error") {
+            return unsupported(e).map(|_| Discovered::NotModern);
+        }
+        let result = &message["result"];
+        let supported: Vec<String> = result["supportedVersions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .take(16)
+            .map(|v| cut(v, 60))
+            .collect();
+        if !supported.iter().any(|v| v == MODERN_VERSION) {
+            return Ok(Discovered::NotModern);
+        }
+        let server = &result["_meta"][META_SERVER_INFO];
+        let name = server["name"].as_str().unwrap_or_default();
+        Ok(Discovered::Modern(McpInfo {
+            era: Era::Modern,
+            protocol_version: MODERN_VERSION.into(),
+            supported_versions: supported,
+            server_name: cut(name, 253),
+            server_version: cut(server["version"].as_str().unwrap_or_default(), 128),
+            capabilities: capabilities(&result["capabilities"]),
+            tools: None,
+        }))
+    }
+
+    /// `info` of a modern server, marked [`Era::Both`] when `initialize` answers too.
+    fn also_handshake(&mut self, mut info: McpInfo) -> McpInfo {
+        self.modern = false;
+        self.protocol = None;
+        if let Ok(old) = self.handshake() {
+            info.era = Era::Both;
+            for v in old.supported_versions {
+                if !info.supported_versions.contains(&v) {
+                    info.supported_versions.push(v);
+                }
+            }
+        }
+        self.close();
+        self.session = None;
+        self.modern = true;
+        self.protocol = Some(MODERN_VERSION.into());
+        info
+    }
+
+    /// The handshake era: `initialize`, then `notifications/initialized`.
+    fn handshake(&mut self) -> Result<McpInfo, ProbeFailure> {
         let init = self.call(
             1,
             "initialize",
@@ -162,12 +300,7 @@ impl Client<'_> {
         self.protocol = Some(info.protocol_version.clone());
         // Best effort: a server that ignores the notification can still list its tools.
         let _ = self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-
-        let has_tools = result
-            .pointer("/capabilities/tools")
-            .is_some_and(|t| !t.is_null());
-        let tools = if has_tools { Some(self.tools()?) } else { None };
-        Ok(McpInfo { tools, ..info })
+        Ok(info)
     }
 
     /// All pages of `tools/list`: their count and the SHA-256 of their definitions in order.
@@ -261,13 +394,21 @@ impl Client<'_> {
     }
 
     /// Sends a request and reads the message answering `id` (a JSON body or an SSE stream).
-    fn call(&mut self, id: i64, method: &str, params: Value) -> Result<Answer, ProbeFailure> {
+    fn call(&mut self, id: i64, method: &str, mut params: Value) -> Result<Answer, ProbeFailure> {
+        if self.modern {
+            params["_meta"] = json!({
+                META_PROTOCOL_VERSION: MODERN_VERSION,
+                META_CLIENT_INFO: {"name": "mcp-runtime-probe", "version": env!("CARGO_PKG_VERSION")},
+                META_CLIENT_CAPABILITIES: {},
+            });
+        }
         let body = serde_json::to_vec(&json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,
         }))
-        .unwrap_or_default();
+        .map_err(|e| ProbeFailure::NotMcp(format!("encoding {method}: {e}")))?;
         let mut response = self
             .headers(self.agent.post(self.endpoint))?
+            .header("mcp-method", method)
             .send(&body[..])
             .map_err(transport)?;
         let status = response.status().as_u16();
@@ -312,6 +453,7 @@ impl Client<'_> {
 /// Reads `serverInfo`, `protocolVersion` and `capabilities` from an initialize result.
 fn initialize_result(result: &Value) -> Result<McpInfo, ProbeFailure> {
     let protocol_version = result["protocolVersion"].as_str().unwrap_or_default();
+    let negotiated = vec![cut(protocol_version, 60)];
     let server_name = result.pointer("/serverInfo/name").and_then(Value::as_str);
     let (Some(server_name), false) = (server_name, protocol_version.is_empty()) else {
         return Err(ProbeFailure::NotMcp(
@@ -323,7 +465,9 @@ fn initialize_result(result: &Value) -> Result<McpInfo, ProbeFailure> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     Ok(McpInfo {
+        era: Era::Handshake,
         protocol_version: cut(protocol_version, 60),
+        supported_versions: negotiated,
         server_name: cut(server_name, 253),
         server_version: cut(server_version, 128),
         capabilities: capabilities(&result["capabilities"]),
@@ -409,6 +553,33 @@ fn answering(value: Value, id: i64) -> Option<Value> {
     }
 }
 
+/// `Err` when a `server/discover` error says the server speaks only versions the probe does not
+/// (a `-32022` naming no modern and no handshake-era version of ours); `Ok` for every other
+/// error, which means "try the handshake".
+fn unsupported(e: &Value) -> Result<(), ProbeFailure> {
+    if e["code"].as_i64() != Some(UNSUPPORTED_PROTOCOL_VERSION) {
+        return Ok(());
+    }
+    let Some(supported) = e.pointer("/data/supported").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let names: Vec<String> = supported
+        .iter()
+        .filter_map(Value::as_str)
+        .take(16)
+        .map(|v| cut(&redact_tokens(v), 60))
+        .collect();
+    let ours = |v: &String| v == MODERN_VERSION || HANDSHAKE_VERSIONS.contains(&v.as_str());
+    if names.iter().any(ours) {
+        return Ok(());
+    }
+    Err(ProbeFailure::UnsupportedVersion(format!(
+        "the server speaks only protocol versions {} (the probe speaks {MODERN_VERSION} and {})",
+        names.join(", "),
+        HANDSHAKE_VERSIONS.join(", ")
+    )))
+}
+
 fn rpc_error(e: &Value) -> String {
     let code = e["code"]
         .as_i64()
@@ -479,7 +650,9 @@ fn cut(text: &str, max: usize) -> String {
 impl From<&McpInfo> for crate::crd::resource::McpInfoStatus {
     fn from(i: &McpInfo) -> Self {
         crate::crd::resource::McpInfoStatus {
+            era: i.era.as_str().into(),
             protocol_version: i.protocol_version.clone(),
+            supported_versions: i.supported_versions.clone(),
             server_info: crate::crd::resource::ServerInfo {
                 name: i.server_name.clone(),
                 version: i.server_version.clone(),
@@ -493,6 +666,19 @@ impl From<&McpInfo> for crate::crd::resource::McpInfoStatus {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn only_a_version_of_neither_era_is_a_verdict() {
+        let err = |supported: serde_json::Value| json!({"code": -32022, "message": "unsupported", "data": {"supported": supported}});
+        let verdict = unsupported(&err(json!(["2027-01-01"]))).unwrap_err();
+        assert_eq!(verdict.reason(), "UnsupportedVersion");
+        assert!(verdict.to_string().contains("2027-01-01"), "{verdict}");
+        // A version of ours in either era, another code, or no list: try the handshake.
+        assert!(unsupported(&err(json!(["2027-01-01", "2025-06-18"]))).is_ok());
+        assert!(unsupported(&err(json!(["2026-07-28"]))).is_ok());
+        assert!(unsupported(&json!({"code": -32601, "message": "Method not found"})).is_ok());
+        assert!(unsupported(&json!({"code": -32022, "message": "no data"})).is_ok());
+    }
+
     use super::*;
 
     #[test]

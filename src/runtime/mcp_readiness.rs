@@ -194,7 +194,10 @@ impl Readiness {
                 result = probe => match result { Some(r) => r, None => return },
             };
             let outcome = match &result {
-                Ok(_) => "Initialized",
+                Ok(info) => match info.era {
+                    mcp_probe::Era::Modern | mcp_probe::Era::Both => "Discovered",
+                    mcp_probe::Era::Handshake => "Initialized",
+                },
                 Err(f) => f.reason(),
             };
             metrics
@@ -224,6 +227,15 @@ impl Readiness {
             }
             let _ = trigger.send(server);
         });
+    }
+
+    /// The era of `name`'s last answer, if it answered.
+    pub fn era(&self, name: &str) -> Option<mcp_probe::Era> {
+        let states = self.states.lock().ok()?;
+        match &states.get(name)?.last {
+            Some(Ok(info)) => Some(info.era),
+            _ => None,
+        }
     }
 
     /// Waits for the running probes, which end with the term (call it after the term ended).

@@ -82,14 +82,25 @@ pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The official MCP Python SDK's interpreter (scripts/plugin-tools.sh installs it).
+/// The official MCP Python SDK's interpreter (scripts/plugin-tools.sh installs it): 1.x, which
+/// speaks the handshake era only.
 pub fn mcp_python() -> PathBuf {
+    sdk_python("MCP_SDK_VERSION")
+}
+
+/// The 2.x SDK's interpreter: both eras.
+#[allow(dead_code)]
+pub fn mcp2_python() -> PathBuf {
+    sdk_python("MCP_SDK2_VERSION")
+}
+
+fn sdk_python(key: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let script = std::fs::read_to_string(root.join("scripts/plugin-tools.sh")).unwrap();
     let version = script
         .lines()
-        .find_map(|l| l.strip_prefix("MCP_SDK_VERSION="))
-        .expect("MCP_SDK_VERSION in scripts/plugin-tools.sh");
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in scripts/plugin-tools.sh"));
     let p = cache().join(format!("tools/mcp-sdk-{version}/bin/python"));
     assert!(
         p.exists(),

@@ -87,6 +87,7 @@ fn input_hash(
         mcp.metadata.uid.as_deref().unwrap_or_default().as_bytes(),
         &serde_json::to_vec(spec).map_err(Stop::serialization)?,
         &serde_json::to_vec(&extras.template_annotations).map_err(Stop::serialization)?,
+        &[u8::from(extras.stateless)],
         &revision.to_le_bytes(),
     ]))
 }

@@ -97,8 +97,9 @@ pub async fn observe(ctx: &Context, server: &Server<'_>) -> Result<Observed, Sto
     })
 }
 
-/// Pod-template annotations from the cluster: the server's own Secret's revision (so a
-/// rotation rolls the pods), the restart marker, and the owner for Pod events.
+/// What rendering takes from the cluster: pod-template annotations (the server's own Secret's
+/// revision, so a rotation rolls the pods; the restart marker; the owner for Pod events) and
+/// whether the MCP probe found the server stateless (its Service's session affinity).
 fn extras(ctx: &Context, server: &Server<'_>) -> Extras {
     let mut extras = Extras::default();
     let annotations = &mut extras.template_annotations;
@@ -110,6 +111,8 @@ fn extras(ctx: &Context, server: &Server<'_>) -> Extras {
     if let Some(rv) = secret.and_then(|s| s.metadata.resource_version.clone()) {
         annotations.insert(SECRET_REVISION_ANNOTATION.into(), format!("rv-{rv}"));
     }
+    extras.stateless =
+        ctx.readiness.era(server.name) == Some(crate::runtime::mcp_probe::Era::Modern);
     extras
 }
 

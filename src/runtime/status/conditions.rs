@@ -271,11 +271,17 @@ fn mcp_condition(o: &McpObservation, stopped: bool) -> (&'static str, &'static s
             } else {
                 format!(" {}", i.server_version)
             };
+            let (reason, asked) = match i.era {
+                crate::runtime::mcp_probe::Era::Modern | crate::runtime::mcp_probe::Era::Both => {
+                    ("Discovered", "server/discover")
+                }
+                crate::runtime::mcp_probe::Era::Handshake => ("Initialized", "initialize"),
+            };
             (
                 "True",
-                "Initialized",
+                reason,
                 format!(
-                    "{}{version} answered initialize with protocol {}{tools}",
+                    "{}{version} answered {asked} with protocol {}{tools}",
                     i.server_name, i.protocol_version
                 ),
             )

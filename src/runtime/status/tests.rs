@@ -285,6 +285,8 @@ fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
     check_schema(&s);
 
     o.mcp = McpObservation::Answered(McpInfo {
+        era: crate::runtime::mcp_probe::Era::Handshake,
+        supported_versions: vec!["2025-06-18".into()],
         protocol_version: "2025-06-18".into(),
         server_name: "fixture".into(),
         server_version: "1.2.0".into(),
@@ -294,6 +296,10 @@ fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
     let s = derive(&o, Some(&s), &now());
     assert_eq!(mcp_ready(&s), ("True", "Initialized"));
     let info = s.mcp.clone().expect("status.mcp");
+    assert_eq!(
+        (info.era.as_str(), info.supported_versions.clone()),
+        ("handshake", vec!["2025-06-18".to_string()])
+    );
     assert_eq!(
         (info.server_info.name.as_str(), info.tools),
         ("fixture", Some(5))
@@ -354,7 +360,9 @@ fn a_gated_ready_waits_for_the_mcp_answer() {
     );
     check_schema(&s);
     o.mcp = McpObservation::Answered(McpInfo {
-        protocol_version: "2025-06-18".into(),
+        era: crate::runtime::mcp_probe::Era::Modern,
+        supported_versions: vec!["2026-07-28".into()],
+        protocol_version: "2026-07-28".into(),
         server_name: "s".into(),
         server_version: String::new(),
         capabilities: vec![],
@@ -365,6 +373,9 @@ fn a_gated_ready_waits_for_the_mcp_answer() {
         ready(&s),
         (Phase::Running, "True".into(), "AllReplicasReady".into())
     );
+    assert_eq!(mcp_ready(&s), ("True", "Discovered"));
+    assert_eq!(s.mcp.as_ref().unwrap().era, "modern");
+    check_schema(&s);
     // Nothing to probe: not held back.
     o.mcp = McpObservation::NoEndpoint;
     assert_eq!(derive(&o, None, &now()).phase, Phase::Running);
