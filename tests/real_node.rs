@@ -272,3 +272,162 @@ async fn a_missing_bridge_image_is_named_with_its_init_container() {
         "the message names the image"
     );
 }
+
+/// Pods of the server, by name, as the API server lists them.
+async fn pods(rt: &Runtime, server: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let lp =
+        kube::api::ListParams::default().labels(&format!("mcp-runtime.dev/server=mcp-{server}"));
+    rt.ns
+        .api::<k8s_openapi::api::core::v1::Pod>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+}
+
+/// The everything server over HTTP, on the real node.
+fn everything(name: &str) -> Value {
+    on_real_node(json!({
+        "name": name,
+        "image": EVERYTHING,
+        "args": ["streamableHttp"],
+        "env": [{"name": "PORT", "value": "3001"}],
+        "transport": {"type": "streamable-http", "port": 3001, "path": "/mcp"},
+    }))
+}
+
+/// A legacy bare Pod of the system we replace, really running, is replaced by the Deployment:
+/// its process is gone (its UID no longer exists), and the new pod serves. Then stop, start,
+/// restart and remove leave no pod, ReplicaSet, Service or Secret behind. A server running as
+/// PID 1 that ignores SIGTERM (Node.js) stops within the pods' 10 s grace period, not the
+/// default 30 s.
+#[tokio::test]
+async fn migration_and_the_lifecycle_leave_nothing_behind_on_a_real_node() {
+    use k8s_openapi::api::core::v1::Pod;
+    let rt = runtime("real-lifecycle").await;
+    let mut legacy: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "mcp-legacy", "labels": {"app": "mcp-legacy"}},
+        "spec": {
+            "nodeSelector": {"mcp-runtime.dev/node": "real"},
+            "tolerations": [{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
+            "containers": [{"name": "mcp-server", "image": EVERYTHING, "imagePullPolicy": "IfNotPresent",
+                            "args": ["streamableHttp"]}]
+        }
+    }))
+    .unwrap();
+    legacy = rt
+        .ns
+        .api::<Pod>()
+        .create(&Default::default(), &legacy)
+        .await
+        .unwrap();
+    let legacy_uid = legacy.metadata.uid.clone().unwrap();
+    assert!(
+        support::eventually(60, || async {
+            rt.ns
+                .api::<Pod>()
+                .get("mcp-legacy")
+                .await
+                .ok()
+                .and_then(|p| p.status?.phase)
+                == Some("Running".into())
+        })
+        .await,
+        "the legacy pod runs"
+    );
+    rt.manager.create(&everything("legacy")).await.unwrap();
+    rt.wait_status("legacy", 120, "Running after the migration", |s| {
+        s.phase == Phase::Running && support::has_condition(s, "McpReady", "Initialized")
+    })
+    .await;
+    let now = pods(&rt, "legacy").await;
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].metadata.uid.as_deref(), Some(legacy_uid.as_str()));
+    assert!(
+        rt.ns
+            .api::<Pod>()
+            .get_opt("mcp-legacy")
+            .await
+            .unwrap()
+            .is_none(),
+        "the bare pod is gone"
+    );
+    assert_eq!(
+        now[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .termination_grace_period_seconds,
+        Some(10)
+    );
+
+    // Stop: the pod goes within the grace period (node ignores SIGTERM as PID 1).
+    let stopping = std::time::Instant::now();
+    rt.manager.stop("legacy").await.unwrap();
+    rt.wait_status("legacy", 60, "stopped", |s| {
+        s.phase == Phase::Stopped && s.ready_replicas == Some(0)
+    })
+    .await;
+    assert!(
+        support::eventually(40, || async { pods(&rt, "legacy").await.is_empty() }).await,
+        "no pod after stop"
+    );
+    let stopped_in = stopping.elapsed();
+    println!("stopped in {:.1} s", stopped_in.as_secs_f64());
+
+    rt.manager.start("legacy").await.unwrap();
+    rt.wait_status("legacy", 120, "running again", |s| {
+        s.phase == Phase::Running
+    })
+    .await;
+    let before = pods(&rt, "legacy").await[0].metadata.uid.clone();
+    rt.manager.restart("legacy").await.unwrap();
+    assert!(
+        support::eventually(90, || async {
+            let p = pods(&rt, "legacy").await;
+            p.len() == 1
+                && p[0].metadata.uid != before
+                && p[0].status.as_ref().and_then(|s| s.phase.clone()) == Some("Running".into())
+        })
+        .await,
+        "a restart replaces the pod"
+    );
+
+    rt.manager.remove("legacy").await.unwrap();
+    let left = || async {
+        let lp =
+            kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=mcp-runtime");
+        let pods = rt.ns.api::<Pod>().list(&lp).await.unwrap().items.len();
+        let rs = rt
+            .ns
+            .api::<k8s_openapi::api::apps::v1::ReplicaSet>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len();
+        let services = rt
+            .ns
+            .api::<k8s_openapi::api::core::v1::Service>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len();
+        let secrets = rt
+            .ns
+            .api::<k8s_openapi::api::core::v1::Secret>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len();
+        (pods, rs, services, secrets)
+    };
+    assert!(
+        support::eventually(60, || async { left().await == (0, 0, 0, 0) }).await,
+        "left behind (pods, ReplicaSets, Services, Secrets): {:?}",
+        left().await
+    );
+}

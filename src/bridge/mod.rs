@@ -342,23 +342,20 @@ async fn shutdown_signal() {
     }
 }
 
-/// SIGTERM to the child, SIGKILL after 10 s; its status.
+/// SIGTERM to the child, SIGKILL after 5 s (inside the pod's 10 s grace period); its status.
 async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
     #[cfg(unix)]
-    if let Some(pid) = child.id() {
-        // SAFETY: signalling our own child process.
-        unsafe { kill(pid as i32, 15) };
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+    if let Some(pid) = child
+        .id()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
             return s;
         }
     }
     let _ = child.start_kill();
     child.wait().await.unwrap_or_default()
-}
-
-#[cfg(unix)]
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// The child's exit code, or 128 + signal when a signal ended it (the shell's convention).

@@ -205,7 +205,9 @@ impl RuntimeConfig {
                 resources: self.defaults.resources.clone(),
                 run_as_user: self.defaults.run_as_user,
                 read_only_root_filesystem: self.defaults.read_only_root_filesystem,
-                termination_grace_period_seconds: None,
+                termination_grace_period_seconds: Some(
+                    crate::render::DEFAULT_TERMINATION_GRACE_SECONDS,
+                ),
                 runtime_class_name: self.defaults.runtime_class_name.clone(),
                 service_type: self.service.type_,
                 service_accounts: crate::render::service_account::ServiceAccounts {

@@ -71,13 +71,20 @@ impl Default for Defaults {
             },
             run_as_user: None,
             read_only_root_filesystem: false,
-            termination_grace_period_seconds: None,
+            termination_grace_period_seconds: Some(DEFAULT_TERMINATION_GRACE_SECONDS),
             runtime_class_name: None,
             service_type: service::ServiceType::ClusterIP,
             service_accounts: service_account::ServiceAccounts::default(),
         }
     }
 }
+
+/// Seconds a server's pod gets to stop after SIGTERM, unless its spec says otherwise. MCP servers
+/// keep no durable state, and many run as PID 1 without an init (Node.js, Python), where SIGTERM
+/// has no default action: such a process ignores it and would hold every stop, restart, rollout
+/// and migration for Kubernetes' default 30 s. Ten seconds lets requests in flight finish; a
+/// bridged stdio server stops at once (the bridge is PID 1 and ends its child on SIGTERM).
+pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 10;
 
 /// The control plane's own image, whose binary bridges stdio servers (same version).
 pub const DEFAULT_BRIDGE_IMAGE: &str = concat!(

@@ -70,11 +70,14 @@ impl K8sDeployment {
             return Ok(false);
         };
         info!(server = owner.name.as_deref().unwrap_or_default(), pod = %name, "found legacy bare pod, deleting it for migration to a Deployment");
+        // With our pods' grace period, not the bare Pod's (30 s by default, all of it spent
+        // when its process ignores SIGTERM as PID 1): the server is down until it is gone.
         let dp = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: Some(uid.clone()),
                 resource_version: None,
             }),
+            grace_period_seconds: Some(crate::render::DEFAULT_TERMINATION_GRACE_SECONDS as u32),
             ..Default::default()
         };
         match pods.delete(name, &dp).await {
