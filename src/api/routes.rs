@@ -119,6 +119,17 @@ fn if_match(headers: &HeaderMap) -> Result<Option<String>> {
     }
 }
 
+/// A defect of ours (a value that does not serialize): logged, a 500 that says so.
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "internal error");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        "the server could not be processed (logged)",
+    )
+}
+
 fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
     state
         .servers
@@ -265,7 +276,7 @@ pub async fn patch(
     let mut outcome = None;
     for _ in 0..attempts {
         let current = state.manager.get(&name).await?;
-        let mut doc = serde_json::to_value(current.server_spec()).unwrap_or_default();
+        let mut doc = serde_json::to_value(current.server_spec()).map_err(internal)?;
         json_patch::merge(&mut doc, &patch);
         check_name(&doc, &name)?;
         let rv = wanted.clone().or_else(|| current.resource_version());
@@ -452,7 +463,7 @@ pub async fn render(
     let chain = state.plugins.chain();
     let names = manifests.names.clone();
     let (stored, _, _) = crate::render::secret::split(&spec, &names, &state.render.namespace);
-    let server = serde_json::to_value(&stored).unwrap_or_default();
+    let server = serde_json::to_value(&stored).map_err(internal)?;
     let namespace = state.render.namespace.clone();
     let ran = tokio::task::spawn_blocking(move || {
         let report = chain.run(&names.slug, &namespace, &server, &mut manifests);

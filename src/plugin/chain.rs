@@ -55,6 +55,9 @@ pub enum ChainError {
     },
     #[error("{0}")]
     Failed(#[from] PluginError),
+    /// A manifest could not be turned into JSON for the plugins (a defect, never a silent null).
+    #[error("serializing the manifests for the policies: {0}")]
+    Serialization(#[from] serde_json::Error),
 }
 
 fn messages(v: &[(String, Option<String>)]) -> String {
@@ -201,7 +204,7 @@ impl Chain {
             }
         }
 
-        let mut deployment = serde_json::to_value(&manifests.deployment).unwrap_or_default();
+        let mut deployment = serde_json::to_value(&manifests.deployment)?;
         self.mutate_all(
             Hook::MutateDeployment,
             server_name,
@@ -215,11 +218,13 @@ impl Chain {
         let mut service = manifests
             .service
             .as_ref()
-            .map(|s| serde_json::to_value(s).unwrap_or_default());
+            .map(serde_json::to_value)
+            .transpose()?;
         let mut network_policy = manifests
             .network_policy
             .as_ref()
-            .map(|n| serde_json::to_value(n).unwrap_or_default());
+            .map(serde_json::to_value)
+            .transpose()?;
         for (hook, object) in [
             (Hook::MutateService, &mut service),
             (Hook::MutateNetworkPolicy, &mut network_policy),
@@ -367,7 +372,8 @@ fn checked_change(
     };
     let after: Value = serde_json::from_str(out)
         .map_err(|e| err(PluginErrorKind::BadOutput(format!("not JSON: {e}"))))?;
-    let patch = serde_json::to_value(json_patch::diff(before, &after)).unwrap_or_default();
+    let patch = serde_json::to_value(json_patch::diff(before, &after))
+        .map_err(|e| err(PluginErrorKind::BadOutput(format!("its patch as JSON: {e}"))))?;
     for op in patch.as_array().into_iter().flatten() {
         for pointer in scope::written_pointers(op) {
             if !p

@@ -153,7 +153,9 @@ impl PolicyChain for PluginSet {
                 report: Some(report),
             }),
             Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection::Denied(e.to_string())),
-            Err(e @ ChainError::Failed(_)) => Err(PolicyRejection::Failed(e.to_string())),
+            Err(e @ (ChainError::Failed(_) | ChainError::Serialization(_))) => {
+                Err(PolicyRejection::Failed(e.to_string()))
+            }
         }
     }
 
