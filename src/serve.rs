@@ -94,23 +94,79 @@ async fn probe_api_server(client: Client, metrics: Arc<Metrics>) {
     }
 }
 
+/// `serve`: the HTTP API on every replica, the controller on the leader (or on this one alone
+/// without election), until SIGTERM or Ctrl-C.
 pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<()> {
     let client = connect(&config).await?;
-    if config.kubeconfig.source == KubeconfigKind::Local {
-        install_crd(&client).await?;
-    } else {
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        match crds.get_opt("mcpservers.mcp-runtime.dev").await? {
-            None => bail!(
-                "the McpServer CRD is not installed: run `mcp-runtime install` (or kubectl apply -f deploy/crd/)"
-            ),
-            Some(installed) if !mcp_runtime::crd::same_schema(&installed) => tracing::warn!(
-                "the installed McpServer CRD is not this version's: the API server drops the fields its schema lacks from every server written; upgrade it with `mcp-runtime install`, `kubectl apply --server-side -f deploy/crd/` or `helm upgrade`"
-            ),
-            Some(_) => {}
-        }
-    }
+    check_crd(&client, &config).await?;
     let metrics = Arc::new(Metrics::new());
+    let plugins = load_plugins(&config, &metrics).await?;
+    let api = start_api(&client, &config, &metrics, &plugins).await?;
+    info!(namespace = %config.namespace, "controller starting");
+    let config = Arc::new(config);
+    if leader_elect {
+        let (c, cfg, m, p) = (
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            plugins.clone(),
+        );
+        leader::run_while_leader(
+            client.clone(),
+            &config.namespace,
+            leader::identity(),
+            move |term| {
+                let (c, cfg, m, p) = (c.clone(), cfg.clone(), m.clone(), p.clone());
+                async move { controller::run(c, &cfg, p, m, term).await }
+            },
+            shutting_down(),
+        )
+        .await?;
+    } else {
+        let term = leader::Term::new();
+        let ended = term.clone();
+        let run =
+            tokio::spawn(
+                async move { controller::run(client, &config, plugins, metrics, term).await },
+            );
+        shutting_down().await;
+        ended.end();
+        leader::finish(run).await;
+    }
+    let _ = api.await;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C, logged.
+async fn shutting_down() {
+    shutdown_signal().await;
+    info!("shutting down: finishing in-flight reconciles");
+}
+
+/// The CRD: installed on the local cluster; elsewhere it must be there (and is warned about
+/// when its schema is not this version's, since the API server would drop the new fields).
+async fn check_crd(client: &Client, config: &RuntimeConfig) -> anyhow::Result<()> {
+    if config.kubeconfig.source == KubeconfigKind::Local {
+        return install_crd(client).await;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds.get_opt("mcpservers.mcp-runtime.dev").await? {
+        None => bail!(
+            "the McpServer CRD is not installed: run `mcp-runtime install` (or kubectl apply -f deploy/crd/)"
+        ),
+        Some(installed) if !mcp_runtime::crd::same_schema(&installed) => tracing::warn!(
+            "the installed McpServer CRD is not this version's: the API server drops the fields its schema lacks from every server written; upgrade it with `mcp-runtime install`, `kubectl apply --server-side -f deploy/crd/` or `helm upgrade`"
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// The policy set from `plugin_dir` (watched for changes), or none.
+async fn load_plugins(
+    config: &RuntimeConfig,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Arc<PluginSet>> {
     let plugins = Arc::new(match &config.plugin_dir {
         Some(dir) => {
             let (dir, m) = (std::path::PathBuf::from(dir), metrics.clone());
@@ -127,7 +183,17 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
         );
     }
     plugins.clone().watch(std::time::Duration::from_secs(2));
-    let tokens = tokens(&client, &config).await?;
+    Ok(plugins)
+}
+
+/// The HTTP API with its McpServer cache and the API server probe, serving until shutdown.
+async fn start_api(
+    client: &Client,
+    config: &RuntimeConfig,
+    metrics: &Arc<Metrics>,
+    plugins: &Arc<PluginSet>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let tokens = tokens(client, config).await?;
     let (state, cache) = AppState::new(
         client.clone(),
         config.render_context(),
@@ -152,47 +218,9 @@ pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<
     );
     let router = mcp_runtime::api::router(state);
     let tls = config.tls.clone();
-    let api = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         mcp_runtime::api::serve(listener, router, tls.as_ref(), shutdown_signal()).await
-    });
-
-    info!(namespace = %config.namespace, "controller starting");
-    let config = Arc::new(config);
-    let shutdown = || async {
-        shutdown_signal().await;
-        info!("shutting down: finishing in-flight reconciles");
-    };
-    if leader_elect {
-        let (c, cfg, m, p) = (
-            client.clone(),
-            config.clone(),
-            metrics.clone(),
-            plugins.clone(),
-        );
-        leader::run_while_leader(
-            client.clone(),
-            &config.namespace,
-            leader::identity(),
-            move |term| {
-                let (c, cfg, m, p) = (c.clone(), cfg.clone(), m.clone(), p.clone());
-                async move { controller::run(c, &cfg, p, m, term).await }
-            },
-            shutdown(),
-        )
-        .await?;
-    } else {
-        let term = leader::Term::new();
-        let ended = term.clone();
-        let run =
-            tokio::spawn(
-                async move { controller::run(client, &config, plugins, metrics, term).await },
-            );
-        shutdown().await;
-        ended.end();
-        leader::finish(run).await;
-    }
-    let _ = api.await;
-    Ok(())
+    }))
 }
 
 /// The API's bearer tokens: a file, a Secret key, explicitly none, or (nothing configured) one

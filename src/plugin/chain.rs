@@ -372,8 +372,11 @@ fn checked_change(
     };
     let after: Value = serde_json::from_str(out)
         .map_err(|e| err(PluginErrorKind::BadOutput(format!("not JSON: {e}"))))?;
-    let patch = serde_json::to_value(json_patch::diff(before, &after))
-        .map_err(|e| err(PluginErrorKind::BadOutput(format!("its patch as JSON: {e}"))))?;
+    let patch = serde_json::to_value(json_patch::diff(before, &after)).map_err(|e| {
+        err(PluginErrorKind::BadOutput(format!(
+            "its patch as JSON: {e}"
+        )))
+    })?;
     for op in patch.as_array().into_iter().flatten() {
         for pointer in scope::written_pointers(op) {
             if !p

@@ -116,49 +116,22 @@ pub async fn run(
     term: Term,
 ) {
     let _running = crate::metrics::Running::new(&metrics.leader_tasks);
-    let ns = config.namespace.clone();
-    let (caches, triggers) = watches::watches(&client, &ns);
+    let (caches, triggers) = watches::watches(&client, &config.namespace);
     let (readiness, mut probed) = Readiness::new(config.mcp_probe, metrics.clone(), term.clone());
     let probed = futures::stream::poll_fn(move |cx| probed.poll_recv(cx));
-    let reporter = Reporter {
-        controller: CONTROLLER_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        namespace: ns.clone(),
-        render: config.render_context(),
+    let ctx = Arc::new(context(
+        client.clone(),
+        config,
         caches,
-        recorder: Recorder::new(client.clone(), reporter),
         policies,
         metrics,
-        memos: memo::Memos::default(),
         readiness,
-        mcp_gates_ready: config.mcp_probe.gates_ready,
-        node_host: (config.service.type_ == crate::render::service::ServiceType::NodePort)
-            .then(|| config.service.node_host.clone())
-            .flatten(),
-    });
+    ));
     let controller = Controller::new(
-        Api::<McpServer>::namespaced(client, &ns),
+        Api::<McpServer>::namespaced(client, &config.namespace),
         watcher::Config::default(),
     );
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(prune(controller.store(), ctx.clone(), term.clone()));
-    if config.failed_pod_reap_interval_seconds > 0 {
-        tasks.spawn(super::reaper::run(
-            super::reaper::Reaper {
-                client: ctx.client.clone(),
-                namespace: ns.clone(),
-                interval: Duration::from_secs(config.failed_pod_reap_interval_seconds.into()),
-                pods: ctx.caches.pods.clone(),
-                servers: controller.store(),
-                recorder: ctx.recorder.clone(),
-                metrics: ctx.metrics.clone(),
-            },
-            term.clone(),
-        ));
-    }
+    let mut tasks = side_tasks(&ctx, config, controller.store(), &term);
     let secret_referrers = watches::referrers(controller.store(), Kind::Secret);
     let config_map_referrers = watches::referrers(controller.store(), Kind::ConfigMap);
     let reconciling = controller
@@ -197,6 +170,60 @@ pub async fn run(
     term.end();
     while tasks.join_next().await.is_some() {}
     ctx.readiness.stop().await;
+}
+
+/// What every reconcile of this term shares.
+fn context(
+    client: Client,
+    config: &RuntimeConfig,
+    caches: watches::Caches,
+    policies: Arc<dyn PolicyChain>,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+) -> Context {
+    let reporter = Reporter {
+        controller: CONTROLLER_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        namespace: config.namespace.clone(),
+        render: config.render_context(),
+        caches,
+        policies,
+        metrics,
+        memos: memo::Memos::default(),
+        readiness,
+        mcp_gates_ready: config.mcp_probe.gates_ready,
+        node_host: (config.service.type_ == crate::render::service::ServiceType::NodePort)
+            .then(|| config.service.node_host.clone())
+            .flatten(),
+    }
+}
+
+/// The term's tasks beside the controller: memo pruning and, unless turned off, the reaper.
+fn side_tasks(
+    ctx: &Arc<Context>,
+    config: &RuntimeConfig,
+    servers: Store<McpServer>,
+    term: &Term,
+) -> tokio::task::JoinSet<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(prune(servers.clone(), ctx.clone(), term.clone()));
+    if config.failed_pod_reap_interval_seconds > 0 {
+        let reaper = super::reaper::Reaper {
+            client: ctx.client.clone(),
+            namespace: ctx.namespace.clone(),
+            interval: Duration::from_secs(config.failed_pod_reap_interval_seconds.into()),
+            pods: ctx.caches.pods.clone(),
+            servers,
+            recorder: ctx.recorder.clone(),
+            metrics: ctx.metrics.clone(),
+        };
+        tasks.spawn(super::reaper::run(reaper, term.clone()));
+    }
+    tasks
 }
 
 /// Drops the memos of deleted servers every [`PRUNE_EVERY`] (deleted servers are not
