@@ -716,15 +716,11 @@ fn check_version(name: &str) -> Result<(), String> {
     };
     let ours = super::CONTRACT
         .rsplit_once('@')
-        .map(|(_, v)| v)
-        .unwrap_or_default();
-    let parts = |v: &str| {
-        v.split('.')
-            .map(|p| p.parse::<u64>().unwrap_or(u64::MAX))
-            .collect::<Vec<_>>()
+        .and_then(|(_, v)| semver::Version::parse(v).ok());
+    let compatible = match (semver::Version::parse(version), ours) {
+        (Ok(a), Some(b)) => a.major == b.major && (b.major != 0 || a.minor == b.minor),
+        _ => false,
     };
-    let (a, b) = (parts(version), parts(ours));
-    let compatible = a.len() == 3 && a[0] == b[0] && (b[0] != 0 || a[1] == b[1]);
     if compatible {
         Ok(())
     } else {
@@ -743,6 +739,8 @@ mod tests {
     fn contract_versions() {
         assert!(check_version("mcp-runtime:plugin/hooks@0.1.0").is_ok());
         assert!(check_version("mcp-runtime:plugin/hooks@0.1.7").is_ok());
+        assert!(check_version("mcp-runtime:plugin/hooks@0.1").is_err());
+        assert!(check_version("mcp-runtime:plugin/hooks@x").is_err());
         let e = check_version("mcp-runtime:plugin/hooks@0.2.0").unwrap_err();
         assert_eq!(
             e,
