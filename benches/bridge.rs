@@ -3,13 +3,16 @@
 //! built with the official Python SDK). No cluster. `cargo bench --bench bridge`
 //! (MCP_RUNTIME_BENCH_ITERATIONS, default 500 calls per row).
 //!
-//! Two tables:
+//! Three tables:
 //! 1. The official SDK client, as a user would run it: stdio direct, through the bridge, and
 //!    the SDK's own streamable-HTTP server (what a server that speaks HTTP itself costs).
 //!    The Python client's HTTP stack is part of these figures; a last row sends the same calls
 //!    as plain httpx POSTs through the bridge, to show how much of it is the SDK's transport.
 //! 2. A lean Rust client (JSON lines on stdio; ureq with keep-alive over HTTP), so that what
 //!    is left is the bridge's own cost: one HTTP exchange plus its id remapping.
+//!
+//! 3. Both eras with the 2.x SDK's client: 2026-07-28 and the handshake, against the 2.x server's
+//!    own HTTP transport and through the bridge around a modern and a handshake-only child.
 //!
 //! The target of the issue is ≥ 0.8× the direct throughput; each table prints the ratio.
 
@@ -32,13 +35,22 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-/// The SDK's interpreter, installed by scripts/plugin-tools.sh into the project's cache.
+/// The 1.x SDK's interpreter, installed by scripts/plugin-tools.sh into the project's cache.
 fn python() -> anyhow::Result<PathBuf> {
+    sdk_python("MCP_SDK_VERSION")
+}
+
+/// The 2.x SDK's (both eras).
+fn python2() -> anyhow::Result<PathBuf> {
+    sdk_python("MCP_SDK2_VERSION")
+}
+
+fn sdk_python(key: &str) -> anyhow::Result<PathBuf> {
     let script = std::fs::read_to_string(root().join("scripts/plugin-tools.sh"))?;
     let version = script
         .lines()
-        .find_map(|l| l.strip_prefix("MCP_SDK_VERSION="))
-        .ok_or_else(|| anyhow::anyhow!("MCP_SDK_VERSION in scripts/plugin-tools.sh"))?;
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .ok_or_else(|| anyhow::anyhow!("{key} in scripts/plugin-tools.sh"))?;
     let cache = std::env::var("MCP_RUNTIME_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -88,11 +100,15 @@ fn wait_for(url: &str) -> anyhow::Result<()> {
 }
 
 fn bridge(python: &PathBuf) -> anyhow::Result<(Running, String)> {
+    bridge_of(python, "server.py")
+}
+
+fn bridge_of(python: &PathBuf, script: &str) -> anyhow::Result<(Running, String)> {
     let port = free_port()?;
     let child = Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
         .args(["bridge", "--listen", &format!("127.0.0.1:{port}"), "--"])
         .arg(python)
-        .arg(fixture("server.py"))
+        .arg(fixture(script))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -103,9 +119,13 @@ fn bridge(python: &PathBuf) -> anyhow::Result<(Running, String)> {
 }
 
 fn native_http(python: &PathBuf) -> anyhow::Result<(Running, String)> {
+    native_http_of(python, "server.py")
+}
+
+fn native_http_of(python: &PathBuf, script: &str) -> anyhow::Result<(Running, String)> {
     let port = free_port()?;
     let child = Command::new(python)
-        .arg(fixture("server.py"))
+        .arg(fixture(script))
         .env("MCP_FIXTURE_HTTP_PORT", port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -125,8 +145,23 @@ struct Row {
 }
 
 fn sdk_client(python: &PathBuf, args: &[String]) -> anyhow::Result<Row> {
+    client_rows(python, "client.py", args)
+}
+
+/// tests/fixtures/mcp/client2.py: the 2.x SDK's `Client` in `mode`.
+fn sdk2_client(python2: &PathBuf, mode: &str, url: &str, n: usize) -> anyhow::Result<Row> {
+    let args = [
+        mode.to_string(),
+        url.to_string(),
+        "bench".into(),
+        n.to_string(),
+    ];
+    client_rows(python2, "client2.py", &args)
+}
+
+fn client_rows(python: &PathBuf, client: &str, args: &[String]) -> anyhow::Result<Row> {
     let out = Command::new(python)
-        .arg(fixture("client.py"))
+        .arg(fixture(client))
         .args(args)
         .output()?;
     anyhow::ensure!(
@@ -251,6 +286,47 @@ fn lean_http(url: &str, n: usize) -> anyhow::Result<Row> {
     Ok(row_of(lat, start.elapsed()))
 }
 
+/// The 2.x SDK's client in each era: the 2.x server on its own HTTP transport (both eras per
+/// request), the same server over stdio behind the bridge (a modern child: handshake sessions
+/// translated), and the 1.x server behind the bridge (a handshake child: 2026-07-28 translated).
+fn eras(n: usize) -> anyhow::Result<()> {
+    let (python1, python2) = (python()?, python2()?);
+    let (_native, native) = native_http_of(&python2, "server2.py")?;
+    let (_modern, modern) = bridge_of(&python2, "server2.py")?;
+    let (_old, old) = bridge_of(&python1, "server.py")?;
+    let rows = [
+        (
+            "2.x server, its own HTTP, 2026-07-28",
+            sdk2_client(&python2, "2026-07-28", &native, n)?,
+        ),
+        (
+            "2.x server, its own HTTP, handshake",
+            sdk2_client(&python2, "legacy", &native, n)?,
+        ),
+        (
+            "2.x server via bridge, 2026-07-28 (as is)",
+            sdk2_client(&python2, "2026-07-28", &modern, n)?,
+        ),
+        (
+            "2.x server via bridge, handshake (translated)",
+            sdk2_client(&python2, "legacy", &modern, n)?,
+        ),
+        (
+            "1.x server via bridge, 2026-07-28 (translated)",
+            sdk2_client(&python2, "2026-07-28", &old, n)?,
+        ),
+        (
+            "1.x server via bridge, handshake (as is)",
+            sdk2_client(&python2, "legacy", &old, n)?,
+        ),
+    ];
+    print_table(
+        "both eras, official Python SDK 2.x client (Client); × the first row",
+        &rows,
+    );
+    Ok(())
+}
+
 fn print_table(title: &str, rows: &[(&str, Row)]) {
     let direct = rows[0].1.per_second;
     println!("\n{title}\n");
@@ -317,5 +393,5 @@ fn main() -> anyhow::Result<()> {
             ("streamable HTTP through mcp-runtime bridge", lean_bridge),
         ],
     );
-    Ok(())
+    eras(n)
 }

@@ -15,6 +15,16 @@ MCP_DIR=$CACHE/tools/mcp-sdk-$MCP_SDK_VERSION
 # The 2.x SDK speaks both eras (2026-07-28 and the handshake): the probe's era tests use it.
 MCP_SDK2_VERSION=2.3.0
 MCP2_DIR=$CACHE/tools/mcp-sdk-$MCP_SDK2_VERSION
+# The official MCP conformance suite (0.1.11 is the newest that runs on Node 20) and the official
+# server-everything (the same version as its image, deploy/local-cluster/images.sh).
+CONFORMANCE_VERSION=0.1.11
+CONFORMANCE_DIR=$CACHE/tools/conformance-$CONFORMANCE_VERSION
+EVERYTHING_VERSION=2026.8.31
+EVERYTHING_DIR=$CACHE/tools/server-everything-$EVERYTHING_VERSION
+# The official Inspector's CLI mode as a client (1.0.3 declares Node 22 but its CLI runs on 20;
+# 2.x needs 22).
+INSPECTOR_VERSION=1.0.3
+INSPECTOR_DIR=$CACHE/tools/inspector-$INSPECTOR_VERSION
 SCHEMATHESIS_VERSION=4.32.5
 ST_DIR=$CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION
 if [ ! -x "$QJS_DIR/node_modules/.bin/componentize-qjs" ]; then
@@ -32,6 +42,18 @@ fi
 if [ ! -x "$MCP2_DIR/bin/python" ] || ! "$MCP2_DIR/bin/python" -c 'import mcp.server.mcpserver' 2>/dev/null; then
   python3 -m venv "$MCP2_DIR"
   "$MCP2_DIR/bin/pip" install --quiet "mcp==$MCP_SDK2_VERSION"
+fi
+if [ ! -x "$CONFORMANCE_DIR/node_modules/.bin/conformance" ]; then
+  mkdir -p "$CONFORMANCE_DIR"
+  (cd "$CONFORMANCE_DIR" && npm install --no-audit --no-fund --silent "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION")
+fi
+if [ ! -f "$EVERYTHING_DIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js" ]; then
+  mkdir -p "$EVERYTHING_DIR"
+  (cd "$EVERYTHING_DIR" && npm install --no-audit --no-fund --silent --omit=dev "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION")
+fi
+if [ ! -x "$INSPECTOR_DIR/node_modules/.bin/mcp-inspector" ]; then
+  mkdir -p "$INSPECTOR_DIR"
+  (cd "$INSPECTOR_DIR" && npm install --no-audit --no-fund --silent --engine-strict=false "@modelcontextprotocol/inspector@$INSPECTOR_VERSION")
 fi
 if [ ! -x "$ST_DIR/bin/st" ]; then
   python3 -m venv "$ST_DIR"

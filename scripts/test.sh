@@ -54,6 +54,9 @@ trap on_exit EXIT
 
 export MCP_RUNTIME_TEST_KUBECONFIG=$KC
 cargo test --locked --lib --bins --tests
+# The official MCP conformance suite and Inspector CLI: the bridge passes every check the same
+# server's own HTTP transport passes.
+scripts/conformance.sh
 # The HTTP API fuzzed from its served OpenAPI document (schemathesis, every check).
 scripts/api-schemathesis.sh
 # Every command the READMEs show, as written.

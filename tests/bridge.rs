@@ -9,98 +9,11 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::tools::mcp_python as python;
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/mcp/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Bridge {
-    child: std::process::Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Bridge {
-    fn start(env: &[(&str, &str)]) -> Bridge {
-        Bridge::start_script("server.py", env)
-    }
-
-    fn start_script(script: &str, env: &[(&str, &str)]) -> Bridge {
-        let port = support::free_port();
-        let log = std::env::temp_dir().join(format!("bridge-{port}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-runtime"));
-        cmd.args(["bridge", "--listen", &format!("127.0.0.1:{port}"), "--"])
-            .arg(python())
-            .arg(fixture(script))
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
-        Bridge { child, port, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-
-    fn get(&self, path: &str) -> u16 {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        agent
-            .get(&format!("http://127.0.0.1:{}{path}", self.port))
-            .call()
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    }
-
-    fn wait_ready(&self) {
-        for _ in 0..300 {
-            if self.get("/readyz") == 200 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("bridge not ready:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn client(&self, args: &[&str]) -> Value {
-        let url = self.url();
-        let mut all = vec![fixture("client.py"), args[0].to_string(), url];
-        all.extend(args[1..].iter().map(|s| s.to_string()));
-        let out = Command::new(python()).args(&all).output().unwrap();
-        assert!(
-            out.status.success(),
-            "client {args:?} failed: {}\nbridge log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
-        })
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::bridge::{Bridge, NativeHttp};
 
 #[test]
 fn the_official_client_initializes_lists_and_calls_tools() {
@@ -112,7 +25,7 @@ fn the_official_client_initializes_lists_and_calls_tools() {
     assert_eq!(out["protocol"], "2025-06-18");
     assert_eq!(
         out["tools"],
-        serde_json::json!(["add", "crash", "echo", "noisy", "slow"])
+        serde_json::json!(["add", "ask", "crash", "echo", "noisy", "progress", "slow"])
     );
     assert_eq!(out["echo"], "héllo");
     assert_eq!(out["add"], "42");
@@ -224,44 +137,6 @@ fn bad_requests_get_json_rpc_errors_not_crashes() {
     assert_eq!(b.get("/healthz"), 200, "still alive");
 }
 
-/// The FastMCP fixture on the SDK's own streamable-HTTP transport (answers come as SSE).
-struct NativeHttp {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl NativeHttp {
-    fn start() -> NativeHttp {
-        NativeHttp::start_with(python(), "server.py")
-    }
-
-    fn start_with(python: std::path::PathBuf, script: &str) -> NativeHttp {
-        let port = support::free_port();
-        let child = Command::new(python)
-            .arg(fixture(script))
-            .env("MCP_FIXTURE_HTTP_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = NativeHttp { child, port };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the SDK's HTTP server did not listen on {port}");
-    }
-}
-
-impl Drop for NativeHttp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[test]
@@ -271,14 +146,15 @@ fn the_probe_reads_server_info_capabilities_and_the_tool_list() {
     b.wait_ready();
     let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
     assert_eq!(bridged.server_name, "fixture");
-    assert_eq!(bridged.protocol_version, "2025-06-18");
+    // The bridge answers server/discover for its handshake-era child.
+    assert_eq!(bridged.protocol_version, "2026-07-28");
     assert!(
         bridged.capabilities.iter().any(|c| c == "tools"),
         "{:?}",
         bridged.capabilities
     );
     let (count, hash) = bridged.tools.clone().expect("the fixture has tools");
-    assert_eq!(count, 5, "add, crash, echo, noisy, slow");
+    assert_eq!(count, 7, "add, ask, crash, echo, noisy, progress, slow");
     assert_eq!(hash.len(), 64);
     assert_eq!(
         probe(&b.url(), PROBE_TIMEOUT).unwrap(),
@@ -344,16 +220,22 @@ fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
 }
 
 /// The probe tries `server/discover` at 2026-07-28 first and falls back to `initialize`: the 1.x
-/// SDK's server (handshake only, bridged and native) is probed in the handshake era, the 2.x
-/// SDK's server (both eras) in the modern one, its tools listed with the `_meta` envelope.
+/// SDK's server (handshake only) is probed in the handshake era natively and in both behind the
+/// bridge, the 2.x SDK's server (both eras) in the modern one, its tools listed with the `_meta`
+/// envelope.
 #[test]
 fn the_probe_knows_the_era() {
     use mcp_runtime::runtime::mcp_probe::{Era, probe};
     let b = Bridge::start(&[]);
     b.wait_ready();
+    // Behind the bridge it speaks both: the bridge translates 2026-07-28 for it.
     let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
-    assert_eq!(bridged.era, Era::Handshake);
-    assert_eq!(bridged.supported_versions, vec!["2025-06-18".to_string()]);
+    assert_eq!(bridged.era, Era::Both);
+    assert_eq!(
+        bridged.supported_versions,
+        vec!["2026-07-28".to_string(), "2025-06-18".to_string()]
+    );
+    assert_eq!(bridged.server_name, "fixture");
     let old = NativeHttp::start();
     let native = probe(&format!("http://127.0.0.1:{}/mcp", old.port), PROBE_TIMEOUT).unwrap();
     assert_eq!(native.era, Era::Handshake);
@@ -371,6 +253,6 @@ fn the_probe_knows_the_era() {
     assert_eq!(both.server_name, "fixture-2");
     assert!(both.capabilities.iter().any(|c| c == "tools"));
     let (count, hash) = both.tools.expect("tools listed in the modern era");
-    assert_eq!(count, 2, "echo and add");
+    assert_eq!(count, 4, "echo, add, progress, confirm");
     assert_eq!(hash.len(), 64);
 }

@@ -19,6 +19,7 @@ use support::Runtime;
 /// The node IP of the real node (deploy/local-cluster/node.env).
 const NODE_IP: &str = "10.231.0.1";
 const EVERYTHING: &str = "localhost/mcp-everything:2026.8.31";
+const MCP_TIME: &str = "localhost/mcp-time:2026.10.19";
 const EVERYTHING_JS: &str =
     "/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
 
@@ -150,14 +151,14 @@ async fn a_stdio_server_runs_through_the_bridge_copied_from_its_image() {
     rt.manager.create(&doc).await.unwrap();
     let ready = rt
         .wait_status("everything-stdio", 90, "Ready and McpReady", |s| {
-            s.phase == Phase::Running && support::has_condition(s, "McpReady", "Initialized")
+            // Behind the bridge it speaks both eras: discovered at 2026-07-28.
+            s.phase == Phase::Running && support::has_condition(s, "McpReady", "Discovered")
         })
         .await;
     let status = ready.status.unwrap();
-    assert_eq!(
-        status.mcp.unwrap().server_info.name,
-        "mcp-servers/everything"
-    );
+    let mcp = status.mcp.unwrap();
+    assert_eq!(mcp.server_info.name, "mcp-servers/everything");
+    assert_eq!(mcp.era, "both");
     let url = status
         .node_endpoint
         .expect("the bridge's NodePort endpoint");
@@ -165,6 +166,64 @@ async fn a_stdio_server_runs_through_the_bridge_copied_from_its_image() {
     assert!(
         added["result"].as_str().is_some_and(|r| r.contains("42")),
         "{added}"
+    );
+}
+
+/// The official mcp-server-time (PyPI, built on the Python SDK 2.x) over stdio through the
+/// bridge: a child that speaks 2026-07-28, so modern requests pass as they are and handshake
+/// sessions are translated. Both SDK generations call its tool through the Service.
+#[tokio::test]
+async fn an_official_python_server_runs_over_stdio_through_the_bridge() {
+    let rt = runtime("real-python").await;
+    let doc = on_real_node(json!({
+        "name": "time",
+        "image": MCP_TIME,
+        "command": ["/usr/bin/python3.11", "-m", "mcp_server_time", "--local-timezone", "UTC"],
+        "transport": {"type": "stdio"},
+    }));
+    rt.manager.create(&doc).await.unwrap();
+    let ready = rt
+        .wait_status("time", 90, "Ready and McpReady", |s| {
+            s.phase == Phase::Running && support::has_condition(s, "McpReady", "Discovered")
+        })
+        .await;
+    let status = ready.status.unwrap();
+    let mcp = status.mcp.unwrap();
+    assert_eq!(mcp.server_info.name, "mcp-time");
+    assert_eq!(mcp.era, "both");
+    assert_eq!(mcp.tools, Some(2), "get_current_time and convert_time");
+    let url = status
+        .node_endpoint
+        .expect("the bridge's NodePort endpoint");
+    // The 1.x SDK: the handshake era, translated onto the child's modern connection.
+    let old = sdk_call(&url, "get_current_time", json!({"timezone": "UTC"}));
+    assert!(
+        old["result"].as_str().is_some_and(|r| r.contains("UTC")),
+        "{old}"
+    );
+    // The 2.x SDK in `auto`: 2026-07-28, passed as it is.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/client2.py");
+    let out = Command::new(support::tools::mcp2_python())
+        .args([
+            fixture,
+            "auto",
+            &url,
+            "call",
+            "get_current_time",
+            r#"{"timezone": "UTC"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(new["era"], "modern", "{new}");
+    assert!(
+        new["result"].as_str().is_some_and(|r| r.contains("UTC")),
+        "{new}"
     );
 }
 
@@ -362,7 +421,13 @@ async fn migration_and_the_lifecycle_leave_nothing_behind_on_a_real_node() {
         Some(10)
     );
 
-    // Stop: the pod goes within the grace period (node ignores SIGTERM as PID 1).
+    // Stop: node, which ignores SIGTERM as PID 1, is not PID 1 here (the pod shares one PID
+    // namespace, pause is PID 1), so SIGTERM ends it and the pod does not wait out its grace.
+    let pod = &pods(&rt, "legacy").await[0];
+    assert_eq!(
+        pod.spec.as_ref().unwrap().share_process_namespace,
+        Some(true)
+    );
     let stopping = std::time::Instant::now();
     rt.manager.stop("legacy").await.unwrap();
     rt.wait_status("legacy", 60, "stopped", |s| {
@@ -375,6 +440,10 @@ async fn migration_and_the_lifecycle_leave_nothing_behind_on_a_real_node() {
     );
     let stopped_in = stopping.elapsed();
     println!("stopped in {:.1} s", stopped_in.as_secs_f64());
+    assert!(
+        stopped_in < std::time::Duration::from_secs(10),
+        "the pod was held for its whole 10 s grace period ({stopped_in:?}): SIGTERM did not end node"
+    );
 
     rt.manager.start("legacy").await.unwrap();
     rt.wait_status("legacy", 120, "running again", |s| {

@@ -1219,7 +1219,8 @@ async fn node_ports_for_a_platform_outside_the_cluster() {
             "outside",
             90,
             "McpReady=True through the node endpoint",
-            |s| support::has_condition(s, "McpReady", "Initialized"),
+            // The bridge speaks both eras: discovered at 2026-07-28.
+            |s| support::has_condition(s, "McpReady", "Discovered"),
         )
         .await;
     let mcp = m.status.unwrap().mcp.expect("status.mcp");

@@ -10,7 +10,10 @@
 #   localhost/pause:3.10              the pod sandbox (Kubernetes' pause.c, static)
 #   localhost/mcp-everything:<ver>    the official @modelcontextprotocol/server-everything (npm)
 #                                     on the host's Node.js, with the libraries it needs
-#   localhost/mcp-runtime:dev         this checkout's mcp-runtime binary (the bridge image)
+#   localhost/mcp-time:<ver>          the official mcp-server-time (PyPI; a stdio server of the
+#                                     Python SDK 2.x) on Debian's Python, with its libraries
+#   localhost/mcp-runtime:dev         this checkout's mcp-runtime binary (the control plane and
+#                                     bridge image)
 #   localhost/broken-exit:1           exits 1 at once (CrashLoopBackOff)
 #   localhost/broken-oom:1            allocates past any small limit (OOMKilled)
 #   localhost/broken-root:1           runs as root (refused by runAsNonRoot)
@@ -23,6 +26,7 @@ IMAGES=$CACHE/images
 mkdir -p "$IMAGES"
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 EVERYTHING_VERSION=2026.8.31
+TIME_VERSION=2026.10.19
 NONROOT=65532
 
 pack() { # name, archive, rootfs, extra oci-image.py args...
@@ -33,7 +37,7 @@ pack() { # name, archive, rootfs, extra oci-image.py args...
 # The shared libraries `ldd` lists for the binaries given, copied into a rootfs.
 libs_into() { # rootfs, binaries...
   local rootfs=$1; shift
-  for lib in $(ldd "$@" | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
+  for lib in $(ldd "$@" 2>/dev/null | grep -o '/[^ :]*\.so[^ :]*' | grep -v "^$rootfs" | sort -u); do
     mkdir -p "$rootfs$(dirname "$lib")"; cp -L "$lib" "$rootfs$lib"
   done
 }
@@ -66,6 +70,24 @@ if [ ! -s "$EVERYTHING" ]; then
   pack "localhost/mcp-everything:$EVERYTHING_VERSION" "$EVERYTHING" "$R" --user "$NONROOT" \
     --entrypoint '["/usr/bin/node", "/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js"]' \
     --env PATH=/usr/bin --env HOME=/tmp
+fi
+
+# --- the official mcp-server-time (PyPI) on Debian's Python 3.11 ---
+PY=/usr/bin/python3.11
+TIME_IMAGE=$IMAGES/mcp-time-$TIME_VERSION-$("$PY" -c 'import platform; print(platform.python_version())').tar
+if [ ! -s "$TIME_IMAGE" ]; then
+  R=$W/time; mkdir -p "$R/app" "$R/usr/bin" "$R/usr/lib" "$R/tmp"
+  # Any pip of CPython 3.11 installs the same wheels (cp311 manylinux ones for the native parts).
+  PIP=$(command -v pip3.11 || command -v pip3)
+  "$PIP" install --quiet --no-compile --target "$R/app" "mcp-server-time==$TIME_VERSION"
+  cp "$PY" "$R/usr/bin/python3.11"
+  cp -a /usr/lib/python3.11 "$R/usr/lib/python3.11"
+  rm -rf "$R/usr/lib/python3.11/test" "$R/usr/lib/python3.11/"{idlelib,tkinter,turtledemo,ensurepip}
+  libs_into "$R" "$PY" /usr/lib/python3.11/lib-dynload/*.so $(find "$R/app" -name '*.so')
+  chmod 1777 "$R/tmp"
+  pack "localhost/mcp-time:$TIME_VERSION" "$TIME_IMAGE" "$R" --user "$NONROOT" \
+    --entrypoint '["/usr/bin/python3.11", "-m", "mcp_server_time"]' \
+    --env PATH=/usr/bin --env HOME=/tmp --env PYTHONPATH=/app --env PYTHONDONTWRITEBYTECODE=1
 fi
 
 # --- this checkout's mcp-runtime (stripped), the bridge image ---
@@ -106,7 +128,7 @@ if [ ! -s "$BROKEN_ROOT" ]; then
 fi
 
 if [ -n "$SOCK" ]; then
-  for archive in "$PAUSE" "$EVERYTHING" ${RUNTIME:+"$RUNTIME"} "$BROKEN_EXIT" "$BROKEN_OOM" "$BROKEN_ROOT"; do
+  for archive in "$PAUSE" "$EVERYTHING" "$TIME_IMAGE" ${RUNTIME:+"$RUNTIME"} "$BROKEN_EXIT" "$BROKEN_OOM" "$BROKEN_ROOT"; do
     ctr --address "$SOCK" -n k8s.io images import --no-unpack=false "$archive" >/dev/null
   done
 fi

@@ -20,6 +20,7 @@ stop() { # pid file
   fi
   rm -f "$f"
 }
+stop "$STATE/api-forward.pid"
 stop "$STATE/kube-proxy.pid"
 stop "$STATE/kubelet.pid"
 # The containers and their shims (children of no process of ours any more once containerd stops).

@@ -23,11 +23,12 @@ t0=$(date +%s.%N)
 
 # --- packages (a fresh machine has none of them) ---
 need=""
-for c in containerd runc ctr iptables conntrack; do command -v "$c" >/dev/null || need=1; done
+for c in containerd runc ctr iptables conntrack socat; do command -v "$c" >/dev/null || need=1; done
 [ -x /usr/lib/cni/bridge ] || need=1
+PACKAGES="containerd runc containernetworking-plugins iptables conntrack socat"
 if [ -n "$need" ]; then
-  apt-get install -y -qq --no-install-recommends containerd runc containernetworking-plugins iptables conntrack >/dev/null ||
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends containerd runc containernetworking-plugins iptables conntrack >/dev/null; }
+  apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null; }
 fi
 # The package may start its own containerd (systemd); ours has its own socket and root.
 mkdir -p "$NODE"/{containerd,kubelet,cni,run}
@@ -200,4 +201,25 @@ if ! kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s >/dev/nul
   echo "the real node did not become Ready; last kubelet lines:" >&2; tail -n 30 "$LOG/kubelet.log" >&2; exit 1
 fi
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:10256/healthz && break; sleep 0.1; done
+
+# --- the API server for pods (a control plane in the cluster) ---
+# It listens on loopback only; pods reach it at the node IP, on the same port, through a
+# forwarder (TCP, so TLS and client identities pass through untouched), as the endpoint of the
+# `kubernetes` Service (up.sh runs it with --endpoint-reconciler-type=none, so it is ours to
+# write; its certificate names the Service IP and the node IP).
+API=$(cat "$STATE/kube-apiserver.port")
+setsid socat "TCP-LISTEN:$API,bind=$NODE_IP,reuseaddr,fork" "TCP:127.0.0.1:$API" \
+  >"$LOG/api-forward.log" 2>&1 < /dev/null &
+echo $! > "$STATE/api-forward.pid"
+kubectl apply --server-side --field-manager=mcp-runtime-local-cluster -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes, endpointslice.kubernetes.io/managed-by: mcp-runtime-local-cluster}
+addressType: IPv4
+endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
+ports: [{name: https, port: $API, protocol: TCP}]
+EOF
 echo "real node $NODE_NAME Ready in $(python3 -c "print(f'{$(date +%s.%N)-$t0:.1f}')")s (node IP $NODE_IP, pods $POD_CIDR)"

@@ -59,16 +59,23 @@ wait_for() { # description, timeout seconds, command...
 if [ ! -s "$PKI/ca.crt" ]; then
   openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key" 2>/dev/null
   openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=mcp-runtime-local-ca" -days 3650 -out "$PKI/ca.crt" 2>/dev/null
-  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/apiserver.key" 2>/dev/null
-  openssl req -new -key "$PKI/apiserver.key" -subj "/CN=kube-apiserver" -out "$PKI/apiserver.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$PKI/apiserver.ext"
-  openssl x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -extfile "$PKI/apiserver.ext" -out "$PKI/apiserver.crt" 2>/dev/null
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   echo "$TOKEN,admin,admin,\"system:masters\"" > "$PKI/tokens.csv"
   chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
+fi
+# The serving certificate: loopback for the host, and for pods (the control plane in the
+# cluster) the `kubernetes` Service's IP and the real node's IP, where node-up.sh forwards to us.
+. "$HERE/node.env"
+SANS="IP:127.0.0.1,IP:$NODE_IP,IP:${SERVICE_CIDR%.0/*}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+if [ ! -s "$PKI/apiserver.crt" ] || ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$NODE_IP"; then
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/apiserver.key" 2>/dev/null
+  openssl req -new -key "$PKI/apiserver.key" -subj "/CN=kube-apiserver" -out "$PKI/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$SANS" > "$PKI/apiserver.ext"
+  openssl x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/apiserver.ext" -out "$PKI/apiserver.crt" 2>/dev/null
+  chmod 600 "$PKI/apiserver.key"
 fi
 TOKEN=$(cut -d, -f1 "$PKI/tokens.csv")
 # The API server's client certificate towards kubelets (logs, exec); system:masters is enough.

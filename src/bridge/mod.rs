@@ -1,15 +1,20 @@
 //! `mcp-runtime bridge -- <command> [args…]`: serves a stdio MCP server as MCP streamable HTTP,
 //! inside the server's own pod (no attach through the API server, no extra RBAC).
 //!
-//! The child is started once and initialized by the bridge; `/healthz` says the process is
-//! alive, `/readyz` that it answered `initialize`. `POST <path>` takes one JSON-RPC message:
-//! `initialize` opens a session (`Mcp-Session-Id`) answered from the child's initialize result;
-//! requests are forwarded with remapped ids and answered as `application/json`; notifications
-//! and responses get 202. `GET <path>` is the session's event stream (server-initiated
+//! The child is started once and opened by the bridge in the newest era it speaks
+//! (`server/discover` at 2026-07-28, else `initialize`); `/healthz` says the process is alive,
+//! `/readyz` that it answered (and in which era). `POST <path>` takes one JSON-RPC message of
+//! either era ([`era`]): a 2026-07-28 request (no session, the `_meta` envelope) or a
+//! handshake-era one (`initialize` opens a session, `Mcp-Session-Id`); requests are forwarded
+//! with remapped ids, translated when the client's era is not the child's, and answered as
+//! `application/json` (SSE for a modern request with a progress token); notifications and
+//! responses get 202. `GET <path>` is a handshake session's event stream (server-initiated
 //! messages), `DELETE <path>` ends the session. Nothing is restarted: when the child exits, the
 //! bridge answers what is pending with an error and exits with the child's status, so the
 //! kubelet's restart policy (visible in the pod's status) decides what happens next.
 
+pub mod era;
+mod http;
 mod stdio;
 
 use std::net::SocketAddr;
@@ -17,17 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt;
-use serde_json::{Value, json};
 
-pub use stdio::{PROTOCOL_VERSION, Stdio, StdioError};
-
-const SESSION_HEADER: &str = "mcp-session-id";
+use http::Shared;
+pub use stdio::{Child, PROTOCOL_VERSION, Stdio, StdioError};
 
 /// How the bridge is run (flags of `mcp-runtime bridge`).
 #[derive(Clone, Debug)]
@@ -39,11 +37,6 @@ pub struct Options {
     pub request_timeout: Duration,
     /// How long the child may take to answer the bridge's `initialize`.
     pub init_timeout: Duration,
-}
-
-struct Shared {
-    stdio: Arc<Stdio>,
-    request_timeout: Duration,
 }
 
 /// Runs the bridge until the child exits; returns the exit code to leave with.
@@ -68,19 +61,26 @@ pub async fn run(options: Options) -> anyhow::Result<i32> {
     let shared = Arc::new(Shared {
         stdio: stdio.clone(),
         request_timeout: options.request_timeout,
+        next_stream: Default::default(),
     });
     let app = router(&options.path, shared);
     let init = {
         let (stdio, timeout) = (stdio.clone(), options.init_timeout);
         tokio::spawn(async move {
-            match stdio.initialize(timeout).await {
-                Ok(answer) if answer.get("result").is_some() => {
-                    tracing::info!(server = %answer["result"]["serverInfo"], "the MCP server answered initialize")
+            match stdio.open(timeout).await {
+                Ok(Ok(child)) => {
+                    let server = child.server_info().cloned().unwrap_or_default();
+                    match child.era() {
+                        era::Era::Modern => {
+                            tracing::info!(%server, "the MCP server speaks 2026-07-28: modern requests pass as they are, handshake sessions are translated")
+                        }
+                        era::Era::Handshake => {
+                            tracing::info!(%server, "the MCP server speaks the handshake era: its sessions pass as they are, 2026-07-28 requests are translated")
+                        }
+                    }
                 }
-                Ok(answer) => {
-                    tracing::error!(error = %answer["error"], "the MCP server refused initialize")
-                }
-                Err(e) => tracing::error!(error = %e, "initialize failed"),
+                Ok(Err(error)) => tracing::error!(%error, "the MCP server refused initialize"),
+                Err(e) => tracing::error!(error = %e, "opening the MCP server failed"),
             }
         })
     };
@@ -118,209 +118,14 @@ pub async fn run(options: Options) -> anyhow::Result<i32> {
 
 fn router(path: &str, shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route(path, get(stream).post(post).delete(delete))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route(
+            path,
+            get(http::stream).post(http::post).delete(http::delete),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
         .with_state(shared)
-}
-
-async fn healthz(State(s): State<Arc<Shared>>) -> Response {
-    if s.stdio.alive() {
-        "ok".into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the MCP server process has exited",
-        )
-            .into_response()
-    }
-}
-
-async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    match (s.stdio.alive(), s.stdio.initialize_result()) {
-        (true, Some(Ok(_))) => "ready".into_response(),
-        (true, Some(Err(e))) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the MCP server refused initialize: {}",
-                e["message"].as_str().unwrap_or("no message")
-            ),
-        )
-            .into_response(),
-        (false, _) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the MCP server process has exited",
-        )
-            .into_response(),
-        (true, None) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the MCP server has not answered initialize yet",
-        )
-            .into_response(),
-    }
-}
-
-fn rpc_error(id: Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-}
-
-fn plain(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
-}
-
-fn session_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// 128 bits from the OS's CSPRNG: a session id is a bearer credential for its session.
-fn new_session_id() -> Option<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(hex::encode(bytes))
-}
-
-async fn post(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let message: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                rpc_error(Value::Null, -32700, &format!("parse error: {e}")),
-            );
-        }
-    };
-    if message.is_array() {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            rpc_error(
-                Value::Null,
-                -32600,
-                "batches are not supported (protocol 2025-06-18)",
-            ),
-        );
-    }
-    if !message.is_object() || message["jsonrpc"] != "2.0" {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            rpc_error(Value::Null, -32600, "not a JSON-RPC 2.0 message"),
-        );
-    }
-    let id = message.get("id").cloned();
-    let method = message["method"].as_str().map(str::to_string);
-    if method.as_deref() == Some("initialize") {
-        let id = id.unwrap_or(Value::Null);
-        let Some(answer) = tokio::time::timeout(s.request_timeout, s.stdio.wait_initialized())
-            .await
-            .ok()
-            .flatten()
-        else {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                rpc_error(
-                    id,
-                    -32000,
-                    "the MCP server is not initialized (exited or not answering)",
-                ),
-            );
-        };
-        let result = match answer {
-            Ok(result) => result,
-            // The child's own refusal, as it gave it; no session is opened.
-            Err(error) => {
-                return plain(
-                    StatusCode::OK,
-                    json!({"jsonrpc": "2.0", "id": id, "error": error}),
-                );
-            }
-        };
-        let Some(session) = new_session_id() else {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                rpc_error(id, -32000, "no randomness for a session id"),
-            );
-        };
-        s.stdio.open_session(&session);
-        let mut response = plain(
-            StatusCode::OK,
-            json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        );
-        if let Ok(v) = HeaderValue::from_str(&session) {
-            response.headers_mut().insert(SESSION_HEADER, v);
-        }
-        return response;
-    }
-    let Some(session) = session_of(&headers) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            rpc_error(
-                id.unwrap_or(Value::Null),
-                -32600,
-                "missing Mcp-Session-Id (send initialize first)",
-            ),
-        );
-    };
-    if !s.stdio.has_session(&session) {
-        return plain(
-            StatusCode::NOT_FOUND,
-            rpc_error(id.unwrap_or(Value::Null), -32001, "unknown session"),
-        );
-    }
-    match (method.as_deref(), id) {
-        // The child was initialized by the bridge; a session's own `initialized` is not news.
-        (Some("notifications/initialized"), _) => StatusCode::ACCEPTED.into_response(),
-        (Some(_), Some(id)) => match s.stdio.request(&session, message, s.request_timeout).await {
-            Ok(answer) => plain(StatusCode::OK, answer),
-            // The HTTP exchange worked; the JSON-RPC error says what happened to the request, so
-            // MCP clients raise it as the request's error instead of a transport failure.
-            Err(e @ StdioError::Timeout(_)) => {
-                plain(StatusCode::OK, rpc_error(id, -32001, &e.to_string()))
-            }
-            Err(e) => plain(StatusCode::OK, rpc_error(id, -32000, &e.to_string())),
-        },
-        _ => match s.stdio.forward(&session, message).await {
-            Ok(()) => StatusCode::ACCEPTED.into_response(),
-            Err(e) => plain(
-                StatusCode::BAD_GATEWAY,
-                rpc_error(Value::Null, -32000, &e.to_string()),
-            ),
-        },
-    }
-}
-
-async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let Some(session) = session_of(&headers).filter(|id| s.stdio.has_session(id)) else {
-        return (StatusCode::NOT_FOUND, "unknown or missing Mcp-Session-Id").into_response();
-    };
-    let rx = s.stdio.subscribe(&session);
-    let events = tokio_stream_from(rx)
-        .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())));
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<Value>,
-) -> impl futures::Stream<Item = Value> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-async fn delete(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    match session_of(&headers).filter(|id| s.stdio.has_session(id)) {
-        Some(id) => {
-            s.stdio.close_session(&id).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "unknown or missing Mcp-Session-Id").into_response(),
-    }
 }
 
 async fn shutdown_signal() {
@@ -400,7 +205,10 @@ mod tests {
 
     #[test]
     fn session_ids_are_128_bit_and_distinct() {
-        let (a, b) = (new_session_id().unwrap(), new_session_id().unwrap());
+        let (a, b) = (
+            http::new_session_id().unwrap(),
+            http::new_session_id().unwrap(),
+        );
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
     }

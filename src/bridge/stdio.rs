@@ -6,9 +6,11 @@
 //! session used, so two sessions may both send `"id": 1`. Notifications from the child are routed
 //! to the session they concern (`notifications/progress` by progress token,
 //! `notifications/cancelled` by request id) or to every open session stream (list changes, logs).
-//! Requests from the child (sampling, elicitation) go to the open streams; the first answer is
-//! forwarded. The child is initialized once, by the bridge, and its `initialize` result answers
-//! every session's `initialize`.
+//! Requests from the child (sampling, elicitation) go to the open session streams; the first
+//! answer is forwarded; with no session stream open they are refused at once (see
+//! [`era::undeliverable_child_request`]). The child is opened once, by the bridge, in the newest
+//! era it speaks ([`Stdio::open`]), and what it said then answers every client's `initialize` or
+//! `server/discover`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot, watch};
+
+use super::era::{self, ClientSide};
 
 /// The protocol version the bridge offers the child when it initializes it.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -34,9 +38,11 @@ struct Pending {
 #[derive(Default)]
 struct Tables {
     pending: HashMap<u64, Pending>,
-    /// Open `GET` streams by session.
+    /// Open `GET` streams by session, and the streams of modern requests answered as SSE (by
+    /// their own key, which is never a session's).
     streams: HashMap<String, mpsc::Sender<Value>>,
-    sessions: HashMap<String, ()>,
+    /// Handshake-era sessions, with what their client said in `initialize`.
+    sessions: HashMap<String, ClientSide>,
     /// progress token (as JSON text) → session.
     progress: HashMap<String, String>,
     /// Requests from the child that are still unanswered (their ids as JSON text).
@@ -48,13 +54,43 @@ pub struct Stdio {
     next_id: AtomicU64,
     tables: Mutex<Tables>,
     alive: AtomicBool,
-    /// The child's answer to `initialize`, once it answered: its result, or its error object
-    /// (a refusal is kept so sessions get it at once instead of waiting for a timeout).
-    initialized: watch::Sender<Option<Initialized>>,
+    /// How the child answered the bridge's opening, once it did: the era it speaks with what
+    /// it said, or its error object (a refusal is kept so clients get it at once instead of
+    /// waiting for a timeout).
+    opened: watch::Sender<Option<Opened>>,
 }
 
-/// The child's answer to the bridge's `initialize`: `Ok(result)` or `Err(error object)`.
-pub type Initialized = Result<Value, Value>;
+/// The era the child speaks, with what it said when the bridge opened it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Child {
+    /// It answered `server/discover` at 2026-07-28: its result. Its connection is modern now
+    /// (the SDKs lock a stdio connection to the era of its first request).
+    Modern { discover: Value },
+    /// It answered `initialize`: its result.
+    Handshake { initialize: Value },
+}
+
+impl Child {
+    pub fn era(&self) -> era::Era {
+        match self {
+            Child::Modern { .. } => era::Era::Modern,
+            Child::Handshake { .. } => era::Era::Handshake,
+        }
+    }
+
+    /// The child's serverInfo, whichever era told it.
+    pub fn server_info(&self) -> Option<&Value> {
+        match self {
+            Child::Modern { discover } => discover
+                .get("_meta")
+                .and_then(|m| m.get(era::META_SERVER_INFO)),
+            Child::Handshake { initialize } => initialize.get("serverInfo"),
+        }
+    }
+}
+
+/// The child's answer to the bridge's opening: `Ok(child)` or `Err(error object)`.
+pub type Opened = Result<Child, Value>;
 
 /// Why a request got no answer from the child.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +114,7 @@ impl Stdio {
             next_id: AtomicU64::new(1),
             tables: Mutex::new(Tables::default()),
             alive: AtomicBool::new(true),
-            initialized: watch::channel(None).0,
+            opened: watch::channel(None).0,
         })
     }
 
@@ -86,13 +122,13 @@ impl Stdio {
         self.alive.load(Ordering::SeqCst)
     }
 
-    pub fn initialize_result(&self) -> Option<Initialized> {
-        self.initialized.borrow().clone()
+    pub fn opened(&self) -> Option<Opened> {
+        self.opened.borrow().clone()
     }
 
-    /// Waits until the child answered the bridge's `initialize` (or exited: `None`).
-    pub async fn wait_initialized(&self) -> Option<Initialized> {
-        let mut rx = self.initialized.subscribe();
+    /// Waits until the child answered the bridge's opening (or exited: `None`).
+    pub async fn wait_opened(&self) -> Option<Opened> {
+        let mut rx = self.opened.subscribe();
         loop {
             if let Some(v) = rx.borrow_and_update().clone() {
                 return Some(v);
@@ -117,12 +153,24 @@ impl Stdio {
         stdin.flush().await.map_err(StdioError::Write)
     }
 
-    pub fn open_session(&self, id: &str) {
-        lock(&self.tables).sessions.insert(id.to_string(), ());
+    pub fn open_session(&self, id: &str, client: ClientSide) {
+        lock(&self.tables).sessions.insert(id.to_string(), client);
     }
 
     pub fn has_session(&self, id: &str) -> bool {
         lock(&self.tables).sessions.contains_key(id)
+    }
+
+    /// What a session's client said of itself (`None`: no such session).
+    pub fn session_client(&self, id: &str) -> Option<ClientSide> {
+        lock(&self.tables).sessions.get(id).cloned()
+    }
+
+    /// Keeps a session's `logging/setLevel` for the envelope of its requests to a modern child.
+    pub fn set_log_level(&self, id: &str, level: Value) {
+        if let Some(client) = lock(&self.tables).sessions.get_mut(id) {
+            client.log_level = Some(level);
+        }
     }
 
     /// Ends a session: its stream closes and its pending requests are cancelled in the child.
@@ -148,11 +196,19 @@ impl Stdio {
         }
     }
 
-    /// The stream of messages from the child for one session's `GET`.
-    pub fn subscribe(&self, session: &str) -> mpsc::Receiver<Value> {
+    /// The stream of messages from the child for one session's `GET`, or for one modern
+    /// request answered as SSE (its notifications: progress).
+    pub fn subscribe(&self, key: &str) -> mpsc::Receiver<Value> {
         let (tx, rx) = mpsc::channel(256);
-        lock(&self.tables).streams.insert(session.to_string(), tx);
+        lock(&self.tables).streams.insert(key.to_string(), tx);
         rx
+    }
+
+    /// Forgets a modern request's stream once it is answered.
+    pub fn unsubscribe(&self, key: &str) {
+        let mut t = lock(&self.tables);
+        t.streams.remove(key);
+        t.progress.retain(|_, s| s != key);
     }
 
     /// Forwards a request of `session` and waits for the child's answer, which comes back with
@@ -222,28 +278,55 @@ impl Stdio {
         self.write(&message).await
     }
 
-    /// Initializes the child once, for every session to come.
-    pub async fn initialize(&self, timeout: std::time::Duration) -> Result<Value, StdioError> {
-        let init = json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "mcp-runtime-bridge", "version": env!("CARGO_PKG_VERSION")},
-            }
-        });
-        let answer = self.request("", init, timeout).await?;
+    /// Opens the child once, for every client to come, in the newest era it speaks, as the
+    /// SDKs' `auto` mode does: `server/discover` at 2026-07-28 first (the 2.x SDKs answer it and
+    /// lock the connection modern); any error, a result without a modern version, or no answer
+    /// within a fifth of `timeout` falls back to `initialize`, which a child that locked modern
+    /// late answers with `-32022`: then discover is asked once more.
+    pub async fn open(&self, timeout: std::time::Duration) -> Result<Opened, StdioError> {
+        if let Some(discover) = self.discover(timeout / 5).await? {
+            return Ok(self.opened_as(Ok(Child::Modern { discover })));
+        }
+        let answer = self.request("", initialize_request(), timeout).await?;
         if let Some(result) = answer.get("result") {
             self.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
                 .await?;
-            self.initialized.send_replace(Some(Ok(result.clone())));
-        } else {
-            let error = answer.get("error").cloned().unwrap_or_else(
-                || json!({"code": -32603, "message": "the MCP server answered initialize with neither result nor error"}),
-            );
-            self.initialized.send_replace(Some(Err(error)));
+            let child = Child::Handshake {
+                initialize: result.clone(),
+            };
+            return Ok(self.opened_as(Ok(child)));
         }
-        Ok(answer)
+        let error = answer.get("error").cloned().unwrap_or_else(
+            || json!({"code": era::INTERNAL_ERROR, "message": "the MCP server answered initialize with neither result nor error"}),
+        );
+        if error["code"] == era::UNSUPPORTED_PROTOCOL_VERSION
+            && let Some(discover) = self.discover(timeout).await?
+        {
+            return Ok(self.opened_as(Ok(Child::Modern { discover })));
+        }
+        Ok(self.opened_as(Err(error)))
+    }
+
+    fn opened_as(&self, opened: Opened) -> Opened {
+        self.opened.send_replace(Some(opened.clone()));
+        opened
+    }
+
+    /// `server/discover` at 2026-07-28: its result when it names that version; `None` for an
+    /// error, another answer or none in time (the child is not modern, or not yet).
+    async fn discover(&self, timeout: std::time::Duration) -> Result<Option<Value>, StdioError> {
+        match self.request("", discover_request(), timeout).await {
+            Ok(answer) => Ok(answer
+                .get("result")
+                .filter(|r| {
+                    r["supportedVersions"]
+                        .as_array()
+                        .is_some_and(|v| v.iter().any(|v| v == era::MODERN_VERSION))
+                })
+                .cloned()),
+            Err(StdioError::Timeout(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads the child's stdout until it closes, routing every message. Lines that are not
@@ -281,7 +364,11 @@ impl Stdio {
                 continue;
             }
             match serde_json::from_str::<Value>(text) {
-                Ok(v) if v.is_object() => self.route(v),
+                Ok(v) if v.is_object() => {
+                    if let Some(refusal) = self.route(v) {
+                        let _ = self.write(&refusal).await;
+                    }
+                }
                 _ => {
                     let cut: String = text.chars().take(200).collect();
                     tracing::warn!(line = %cut, "skipping a non-JSON-RPC line on the server's stdout");
@@ -294,23 +381,25 @@ impl Stdio {
         t.pending.clear();
         t.streams.clear();
         drop(t);
-        self.initialized.send_modify(|_| {});
+        self.opened.send_modify(|_| {});
     }
 
-    fn route(&self, mut message: Value) {
+    /// Sends a message of the child where it belongs; returns the answer to give the child
+    /// itself when it is a request no client can take.
+    fn route(&self, mut message: Value) -> Option<Value> {
         let is_response = message.get("method").is_none()
             && (message.get("result").is_some() || message.get("error").is_some());
         let mut t = lock(&self.tables);
         if is_response {
             let Some(id) = message["id"].as_u64() else {
                 tracing::warn!("the server answered an id the bridge never sent");
-                return;
+                return None;
             };
             if let Some(p) = t.pending.remove(&id) {
                 message["id"] = p.original_id;
                 let _ = p.reply.send(message);
             }
-            return;
+            return None;
         }
         let method = message["method"].as_str().unwrap_or_default().to_string();
         let target = match method.as_str() {
@@ -325,31 +414,71 @@ impl Stdio {
                         message["params"]["requestId"] = original;
                         Some(session)
                     }
-                    None => return,
+                    None => return None,
                 }
             }
             _ => None,
         };
-        if message.get("id").is_some() {
-            t.child_requests.insert(message["id"].to_string(), ());
-        }
-        match target {
-            Some(session) => {
-                if let Some(s) = t.streams.get(&session) {
-                    let _ = s.try_send(message);
-                }
+        if let Some(session) = target {
+            if let Some(s) = t.streams.get(&session) {
+                let _ = s.try_send(message);
             }
-            None => {
-                if t.streams.is_empty() {
-                    tracing::debug!(%method, "no open session stream for a message of the server");
-                }
-                t.streams.retain(|_, s| !s.is_closed());
-                for s in t.streams.values() {
-                    let _ = s.try_send(message.clone());
-                }
-            }
+            return None;
         }
+        t.streams.retain(|_, s| !s.is_closed());
+        let Tables {
+            streams, sessions, ..
+        } = &*t;
+        let open: Vec<mpsc::Sender<Value>> = streams
+            .iter()
+            .filter(|(key, _)| sessions.contains_key(*key))
+            .map(|(_, s)| s.clone())
+            .collect();
+        if let Some(id) = message.get("id").cloned() {
+            if open.is_empty() {
+                tracing::info!(%method, "refusing a request of the server: no client can answer it");
+                return Some(era::undeliverable_child_request(id, &method));
+            }
+            for s in &open {
+                let _ = s.try_send(message.clone());
+            }
+            t.child_requests.insert(id.to_string(), ());
+            return None;
+        }
+        if open.is_empty() {
+            tracing::debug!(%method, "no open session stream for a message of the server");
+        }
+        for s in open {
+            let _ = s.try_send(message.clone());
+        }
+        None
     }
+}
+
+fn initialize_request() -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": client_info(),
+        }
+    })
+}
+
+fn discover_request() -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 0, "method": "server/discover",
+        "params": {"_meta": {
+            era::META_PROTOCOL_VERSION: era::MODERN_VERSION,
+            era::META_CLIENT_INFO: client_info(),
+            era::META_CLIENT_CAPABILITIES: {},
+        }}
+    })
+}
+
+fn client_info() -> Value {
+    json!({"name": "mcp-runtime-bridge", "version": env!("CARGO_PKG_VERSION")})
 }
 
 fn cancel_notification(id: u64, reason: &str) -> Value {

@@ -99,6 +99,11 @@ pub fn deployment(
         termination_grace_period_seconds: spec
             .termination_grace_period_seconds
             .or(ctx.defaults.termination_grace_period_seconds),
+        // The pause container is PID 1 of the pod, not the server: a server without a SIGTERM
+        // handler (Node.js and Python run as PID 1 ignore SIGTERM) then dies of it at once, so
+        // stops, restarts and rollouts do not wait out the grace period. The pod's containers
+        // are all ours (the bridge's init container has ended), so they see nothing foreign.
+        share_process_namespace: Some(true),
         ..Default::default()
     };
     Ok(Deployment {

@@ -137,7 +137,12 @@ pub fn node_endpoint(
     node_port: i32,
 ) -> Option<String> {
     let (_, path) = serving(spec, ctx).http()?;
-    Some(format!("http://{node_host}:{node_port}{path}"))
+    let host = if node_host.contains(':') {
+        format!("[{node_host}]")
+    } else {
+        node_host.to_string()
+    };
+    Some(format!("http://{host}:{node_port}{path}"))
 }
 
 /// Where MCP clients reach the server: `http://<service>.<namespace>.svc:<port><path>`.

@@ -170,6 +170,11 @@ impl K8sDeployment {
                             .find(|p| p.name.as_deref() == Some(crate::render::service::PORT_NAME))
                     })
                     .and_then(|p| p.node_port);
+                applied.cluster_ip = live
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.cluster_ip.clone())
+                    .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
                 applied.service_version = live.metadata.resource_version;
             }
             None if exists.service => {
@@ -273,6 +278,8 @@ pub struct Applied {
     pub network_policy_version: Option<String>,
     /// The node port the API server allocated to the MCP port of a NodePort Service.
     pub node_port: Option<i32>,
+    /// The Service's ClusterIP, where the MCP probe goes (no cluster DNS needed).
+    pub cluster_ip: Option<String>,
 }
 
 /// A typed object as the body of a server-side apply: JSON with `apiVersion` and `kind` (which

@@ -4,6 +4,7 @@
 //! There is no fallback to a fake: without a cluster these tests fail and say how to start one.
 #![allow(dead_code)]
 
+pub mod bridge;
 pub mod offline;
 pub mod plugins;
 pub mod tools;

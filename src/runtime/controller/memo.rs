@@ -82,6 +82,12 @@ impl Memos {
             .flatten()
     }
 
+    /// The ClusterIP of the server's Service, as the last apply read it (the probe's target).
+    pub fn cluster_ip(&self, name: &str) -> Option<String> {
+        self.with(name, |e| e.applied.as_ref()?.left.cluster_ip.clone())
+            .flatten()
+    }
+
     /// The last reference check, if it was made from `seen`.
     pub fn references(&self, name: &str, seen: &Seen) -> Option<Checked> {
         self.with(name, |e| match &e.references {

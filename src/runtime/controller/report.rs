@@ -31,8 +31,16 @@ pub async fn report(
     let deployment = ctx.caches.deployments.get(&ctx.here(&names.deployment));
     let endpoint = crate::render::service::endpoint(spec, names, &ctx.render);
     let node_endpoint = node_endpoint(ctx, server);
-    // A control plane given a node host reaches its servers there (it is outside the cluster).
-    let probed = node_endpoint.clone().or_else(|| endpoint.clone());
+    // A control plane given a node host reaches its servers there (it is outside the cluster);
+    // else the probe goes to the Service's ClusterIP: no cluster DNS needed (the local cluster
+    // has none), while clients are given the DNS name.
+    let cluster_ip = ctx.memos.cluster_ip(server.name).and_then(|ip| {
+        crate::render::service::node_endpoint(spec, &ctx.render, &ip, service_port(spec, ctx)?)
+    });
+    let probed = node_endpoint
+        .clone()
+        .or(cluster_ip)
+        .or_else(|| endpoint.clone());
     let serving = serving(
         &acceptance,
         spec.stopped,
@@ -69,6 +77,13 @@ pub async fn report(
     let new = status::derive(&observed, server.mcp.status.as_ref(), &now);
     write(ctx, server.mcp, new).await?;
     Ok(next_probe)
+}
+
+/// The port the Service exposes the MCP endpoint on.
+fn service_port(spec: &crate::crd::McpServerSpec, ctx: &Context) -> Option<i32> {
+    crate::render::service::serving(spec, &ctx.render)
+        .http()
+        .map(|(port, _)| i32::from(port))
 }
 
 /// The NodePort URL, when Services are NodePorts and a node host is set (`ctx.node_host`) (the port is the one

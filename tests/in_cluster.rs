@@ -1,0 +1,324 @@
+//! The control plane in the cluster, as a platform installs it: with the Helm chart and with the
+//! kustomize base, from its own image (`localhost/mcp-runtime:dev`, built by
+//! deploy/local-cluster/images.sh from this checkout's binary), as a pod on the real node with
+//! only its ServiceAccount. It reaches the API server through the `kubernetes` Service and
+//! creates a streamable-HTTP server and a bridged stdio server (the official server-everything);
+//! both reach `Ready=True` and `McpReady=True`, probed from inside the cluster through their
+//! Services, with `MCP_RUNTIME_MCP_PROBE_GATES_READY=true`; the official SDK's client then calls
+//! a tool of each through its ClusterIP.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::PostParams;
+use mcp_runtime::crd::McpServer;
+use mcp_runtime::crd::resource::Phase;
+use serde_json::{Value, json};
+use support::TestNamespace;
+use support::tools;
+
+const IMAGE_REPOSITORY: &str = "localhost/mcp-runtime";
+const IMAGE_TAG: &str = "dev";
+const EVERYTHING: &str = "localhost/mcp-everything:2026.8.31";
+const EVERYTHING_JS: &str =
+    "/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
+
+fn tolerations() -> Value {
+    json!([{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}])
+}
+
+fn node_selector() -> Value {
+    json!({"mcp-runtime.dev/node": "real"})
+}
+
+/// What the control plane needs here besides the defaults: the bridge from its own image.
+fn extra_env() -> Value {
+    json!([{"name": "MCP_RUNTIME_BRIDGE_IMAGE", "value": format!("{IMAGE_REPOSITORY}:{IMAGE_TAG}")}])
+}
+
+fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    let (ok, out, err) = tools::kubectl_on_cluster(args, stdin);
+    assert!(ok, "kubectl {args:?}: {out}{err}");
+    out
+}
+
+async fn api_token(ns: &TestNamespace) {
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "mcp-runtime-api-token"},
+        "stringData": {"tokens": "in-cluster-test-token\n"},
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
+/// `helm install` of deploy/helm/mcp-runtime into the test's namespace (the CRD is the test
+/// harness's already).
+fn install_with_helm(ns: &str) -> String {
+    let chart = format!("{}/deploy/helm/mcp-runtime", env!("CARGO_MANIFEST_DIR"));
+    let release = "cp";
+    let kc = support::kubeconfig_path();
+    let values = json!({
+        "image": {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "Never"},
+        "replicaCount": 1,
+        "crds": {"install": false},
+        "podDisruptionBudget": {"enabled": false},
+        "tolerations": tolerations(),
+        "nodeSelector": node_selector(),
+        "extraEnv": extra_env(),
+        "logFormat": "text",
+    });
+    let values_file = std::env::temp_dir().join(format!("{ns}-values.json"));
+    std::fs::write(&values_file, values.to_string()).unwrap();
+    let (ok, out, err) = tools::run(
+        &tools::helm(),
+        &[
+            "install",
+            release,
+            &chart,
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-n",
+            ns,
+            "-f",
+            values_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "helm install: {out}{err}");
+    // The chart's fullname for release `cp`.
+    format!("{release}-mcp-runtime")
+}
+
+/// deploy/kustomize/base rendered by `kubectl kustomize`, moved into the test's namespace (its
+/// own Namespace and the CRD left out; cluster-scoped RBAC named after the namespace so that
+/// installs side by side do not share it) and set up for the real node, applied server-side.
+fn install_with_kustomize(ns: &str) -> String {
+    let base = format!("{}/deploy/kustomize/base", env!("CARGO_MANIFEST_DIR"));
+    let rendered = kubectl(&["kustomize", &base], None);
+    let docs: Vec<String> = tools::documents(&rendered)
+        .into_iter()
+        .filter(|d| d["kind"] != "Namespace" && d["kind"] != "CustomResourceDefinition")
+        .map(|d| serde_norway::to_string(&for_the_real_node(d, ns)).unwrap())
+        .collect();
+    kubectl(
+        &["apply", "--server-side", "-n", ns, "-f", "-"],
+        Some(&docs.join("---\n")),
+    );
+    "mcp-runtime".into()
+}
+
+fn for_the_real_node(mut d: Value, ns: &str) -> Value {
+    if d["metadata"].get("namespace").is_some() {
+        d["metadata"]["namespace"] = ns.into();
+    }
+    if let Some(subjects) = d.get_mut("subjects").and_then(Value::as_array_mut) {
+        for s in subjects {
+            s["namespace"] = ns.into();
+        }
+    }
+    match d["kind"].as_str() {
+        Some("ClusterRole") => d["metadata"]["name"] = format!("mcp-runtime-{ns}").into(),
+        Some("ClusterRoleBinding") => {
+            d["metadata"]["name"] = format!("mcp-runtime-{ns}").into();
+            d["roleRef"]["name"] = format!("mcp-runtime-{ns}").into();
+        }
+        Some("Deployment") => {
+            d["spec"]["replicas"] = 1.into();
+            let pod = &mut d["spec"]["template"]["spec"];
+            pod["tolerations"] = tolerations();
+            pod["nodeSelector"] = node_selector();
+            let c = &mut pod["containers"][0];
+            c["image"] = format!("{IMAGE_REPOSITORY}:{IMAGE_TAG}").into();
+            c["imagePullPolicy"] = "Never".into();
+            c["env"]
+                .as_array_mut()
+                .unwrap()
+                .extend(extra_env().as_array().unwrap().iter().cloned());
+        }
+        _ => {}
+    }
+    d
+}
+
+fn server(name: &str, spec: Value) -> McpServer {
+    let mut spec = spec;
+    spec["tolerations"] = tolerations();
+    spec["nodeSelector"] = node_selector();
+    spec["imagePullPolicy"] = "IfNotPresent".into();
+    serde_json::from_value(json!({
+        "apiVersion": "mcp-runtime.dev/v1alpha1", "kind": "McpServer",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .unwrap()
+}
+
+/// Waits until the server is Running, Ready and McpReady (the control plane's own probe,
+/// through the Service from inside the cluster); its status.
+async fn ready(ns: &TestNamespace, name: &str, reason: &str) -> mcp_runtime::crd::McpServerStatus {
+    let mcps = ns.api::<McpServer>();
+    let m = support::wait_for(
+        &mcps,
+        name,
+        180,
+        "Ready and McpReady",
+        |m: Option<&McpServer>| {
+            m.and_then(|m| m.status.as_ref()).is_some_and(|s| {
+                s.phase == Phase::Running
+                    && support::has_condition(s, "Ready", "AllReplicasReady")
+                    && support::has_condition(s, "McpReady", reason)
+            })
+        },
+    )
+    .await;
+    m.status.unwrap()
+}
+
+/// One tool call with the official Python SDK client at a Service's ClusterIP.
+fn sdk_call_at(url: &str, message: &str) -> Value {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/client.py");
+    let args = json!({"message": message}).to_string();
+    let out = std::process::Command::new(tools::mcp_python())
+        .args([fixture, "call", url, "echo", &args])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn cluster_ip_url(ns: &TestNamespace, service: &str, path: &str) -> String {
+    let svc = ns.api::<Service>().get(service).await.unwrap();
+    let spec = svc.spec.unwrap();
+    let port = spec.ports.unwrap()[0].port;
+    format!("http://{}:{port}{path}", spec.cluster_ip.unwrap())
+}
+
+async fn control_plane_runs_real_servers(how: &str) {
+    let ns = TestNamespace::new(&format!("in-cluster-{how}")).await;
+    api_token(&ns).await;
+    let deployment = match how {
+        "helm" => install_with_helm(&ns.name),
+        _ => install_with_kustomize(&ns.name),
+    };
+    let deployments = ns.api::<Deployment>();
+    support::wait_for(
+        &deployments,
+        &deployment,
+        120,
+        "the control plane's pod available",
+        |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.available_replicas)
+                == Some(1)
+        },
+    )
+    .await;
+
+    let mcps = ns.api::<McpServer>();
+    let http = server(
+        "everything",
+        json!({
+            "image": EVERYTHING,
+            "args": ["streamableHttp"],
+            "env": [{"name": "PORT", "value": "3001"}],
+            "transport": {"type": "streamable-http", "port": 3001, "path": "/mcp"},
+        }),
+    );
+    let stdio = server(
+        "everything-stdio",
+        json!({
+            "image": EVERYTHING,
+            "command": ["/usr/bin/node", EVERYTHING_JS, "stdio"],
+            "transport": {"type": "stdio"},
+        }),
+    );
+    for m in [&http, &stdio] {
+        mcps.create(&PostParams::default(), m).await.unwrap();
+    }
+    // server-everything speaks the handshake era (`initialize`); behind the bridge, both
+    // (`server/discover` answered by the bridge).
+    let (h, s) = tokio::join!(
+        ready(&ns, "everything", "Initialized"),
+        ready(&ns, "everything-stdio", "Discovered")
+    );
+    for (status, era) in [(&h, "handshake"), (&s, "both")] {
+        let mcp = status.mcp.as_ref().expect("status.mcp");
+        assert_eq!(mcp.server_info.name, "mcp-servers/everything");
+        assert_eq!(mcp.era, era);
+        assert!(mcp.tools.unwrap_or(0) >= 5, "{:?}", mcp.tools);
+        assert_eq!(mcp.tools_hash.as_deref().map(str::len), Some(64));
+    }
+
+    // The official SDK's client through each Service's ClusterIP (from the host, via kube-proxy).
+    for (service, path) in [("mcp-everything", "/mcp"), ("mcp-everything-stdio", "/mcp")] {
+        let url = cluster_ip_url(&ns, service, path).await;
+        let said = tokio::task::spawn_blocking(move || sdk_call_at(&url, "in the cluster"))
+            .await
+            .unwrap();
+        assert!(
+            said["result"]
+                .as_str()
+                .is_some_and(|r| r.contains("in the cluster")),
+            "{service}: {said}"
+        );
+    }
+
+    // Everything it made goes with the servers.
+    for name in ["everything", "everything-stdio"] {
+        mcps.delete(name, &Default::default()).await.unwrap();
+    }
+    let gone = support::eventually(60, || {
+        let deployments = deployments.clone();
+        async move {
+            let list = deployments
+                .list(&kube::api::ListParams::default().labels("mcp-runtime.dev/server"))
+                .await
+                .unwrap();
+            list.items.is_empty()
+        }
+    })
+    .await;
+    assert!(gone, "the servers' Deployments are deleted with them");
+    uninstall(how, &ns.name);
+}
+
+/// The cluster-scoped objects an install made (the namespace's deletion takes the rest).
+fn uninstall(how: &str, ns: &str) {
+    if how == "helm" {
+        let kc = support::kubeconfig_path();
+        let (ok, out, err) = tools::run(
+            &tools::helm(),
+            &[
+                "uninstall",
+                "cp",
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "-n",
+                ns,
+            ],
+            None,
+        );
+        assert!(ok, "helm uninstall: {out}{err}");
+    } else {
+        for kind in ["clusterrolebinding", "clusterrole"] {
+            kubectl(&["delete", kind, &format!("mcp-runtime-{ns}")], None);
+        }
+    }
+}
+
+#[tokio::test]
+async fn installed_with_helm_the_control_plane_runs_real_servers() {
+    control_plane_runs_real_servers("helm").await;
+}
+
+#[tokio::test]
+async fn installed_with_kustomize_the_control_plane_runs_real_servers() {
+    control_plane_runs_real_servers("kustomize").await;
+}
