@@ -156,25 +156,38 @@ fn server(name: &str, spec: Value) -> McpServer {
     .unwrap()
 }
 
+/// The control plane's log (its previous container's too), for a failure message.
+fn logs(ns: &str, deployment: &str) -> String {
+    let target = format!("deploy/{deployment}");
+    let (_, now, _) = tools::kubectl_on_cluster(&["logs", "-n", ns, &target, "--tail=30"], None);
+    let (_, before, _) =
+        tools::kubectl_on_cluster(&["logs", "-n", ns, &target, "--previous", "--tail=30"], None);
+    format!("{before}{now}")
+}
+
 /// Waits until the server is Running, Ready and McpReady (the control plane's own probe,
 /// through the Service from inside the cluster); its status.
 async fn ready(ns: &TestNamespace, name: &str, reason: &str) -> mcp_runtime::crd::McpServerStatus {
     let mcps = ns.api::<McpServer>();
-    let m = support::wait_for(
-        &mcps,
-        name,
-        180,
-        "Ready and McpReady",
-        |m: Option<&McpServer>| {
-            m.and_then(|m| m.status.as_ref()).is_some_and(|s| {
-                s.phase == Phase::Running
-                    && support::has_condition(s, "Ready", "AllReplicasReady")
-                    && support::has_condition(s, "McpReady", reason)
-            })
-        },
-    )
+    let done = |s: &mcp_runtime::crd::McpServerStatus| {
+        s.phase == Phase::Running
+            && support::has_condition(s, "Ready", "AllReplicasReady")
+            && support::has_condition(s, "McpReady", reason)
+    };
+    let reached = support::eventually(180, || {
+        let mcps = mcps.clone();
+        async move {
+            mcps.get(name)
+                .await
+                .ok()
+                .and_then(|m| m.status)
+                .is_some_and(|s| done(&s))
+        }
+    })
     .await;
-    m.status.unwrap()
+    let last = mcps.get(name).await.unwrap().status;
+    assert!(reached, "{name}: not Ready and McpReady ({reason}): {last:?}");
+    last.unwrap()
 }
 
 /// One tool call with the official Python SDK client at a Service's ClusterIP.
@@ -202,24 +215,22 @@ async fn cluster_ip_url(ns: &TestNamespace, service: &str, path: &str) -> String
 
 async fn control_plane_runs_real_servers(how: &str) {
     let ns = TestNamespace::new(&format!("in-cluster-{how}")).await;
+    // The CRD is the cluster's (installed once for every test), not the installs'.
+    support::install_crd(&ns.client).await;
     api_token(&ns).await;
     let deployment = match how {
         "helm" => install_with_helm(&ns.name),
         _ => install_with_kustomize(&ns.name),
     };
     let deployments = ns.api::<Deployment>();
-    support::wait_for(
-        &deployments,
-        &deployment,
-        120,
-        "the control plane's pod available",
-        |d: Option<&Deployment>| {
-            d.and_then(|d| d.status.as_ref())
-                .and_then(|s| s.available_replicas)
-                == Some(1)
-        },
-    )
+    let available = support::eventually(120, || {
+        let (deployments, name) = (deployments.clone(), deployment.clone());
+        async move {
+            deployments.get(&name).await.ok().and_then(|d| d.status?.available_replicas) == Some(1)
+        }
+    })
     .await;
+    assert!(available, "the control plane's pod is not available: {}", logs(&ns.name, &deployment));
 
     let mcps = ns.api::<McpServer>();
     let http = server(

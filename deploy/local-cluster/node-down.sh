@@ -51,14 +51,18 @@ for chain in FORWARD OUTPUT; do iptables -D "$chain" -j MCP-NODE-EGRESS 2>/dev/n
 iptables -F MCP-NODE-EGRESS 2>/dev/null; iptables -X MCP-NODE-EGRESS 2>/dev/null
 ip6tables -D FORWARD -i "$CNI_BRIDGE" -j DROP 2>/dev/null
 ip6tables -D FORWARD -o "$CNI_BRIDGE" -j DROP 2>/dev/null
-for table in filter nat mangle raw; do
-  iptables-save -t "$table" 2>/dev/null | grep -E '^-A [A-Z-]+ .*-j KUBE-' | sed 's/^-A /-D /' |
-    while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null; done
-  for chain in $(iptables-save -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
-    iptables -t "$table" -F "$chain" 2>/dev/null
-  done
-  for chain in $(iptables-save -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
-    iptables -t "$table" -X "$chain" 2>/dev/null
+# kube-proxy and kubelet make their chains for IPv6 too (empty here: pods have no IPv6).
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for table in filter nat mangle raw; do
+    "$ipt-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z-]+ .*-j KUBE-' | sed 's/^-A /-D /' |
+      while read -r rule; do eval "$ipt -t $table $rule" 2>/dev/null; done
+    for chain in $("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+      "$ipt" -t "$table" -F "$chain" 2>/dev/null
+    done
+    for chain in $("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+      "$ipt" -t "$table" -X "$chain" 2>/dev/null
+    done
   done
 done
 # Mounts under the node's state (pod volumes, overlay snapshots, the shm of sandboxes).

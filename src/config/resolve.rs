@@ -74,6 +74,7 @@ impl Settings {
             failed_pod_reap_interval_seconds: self.reap_interval(&look)?,
             service: self.service(&look, in_cluster)?,
             service_accounts: self.service_accounts(),
+            local_node: None,
             network: self.network()?,
         };
         let doc =

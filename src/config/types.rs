@@ -38,6 +38,10 @@ pub struct RuntimeConfig {
     pub service: ServiceSettings,
     #[serde(default)]
     pub service_accounts: ServiceAccountSettings,
+    /// The built-in local cluster's real node, found by `serve` when it starts that cluster: not
+    /// a setting (never read from or written to the settings document).
+    #[serde(skip)]
+    pub local_node: Option<crate::render::LocalNode>,
 }
 
 /// Which ServiceAccounts servers may run as ([`crate::render::service_account`]).
@@ -209,6 +213,7 @@ impl RuntimeConfig {
                     crate::render::DEFAULT_TERMINATION_GRACE_SECONDS,
                 ),
                 runtime_class_name: self.defaults.runtime_class_name.clone(),
+                local_node: self.local_node.clone(),
                 service_type: self.service.type_,
                 service_accounts: crate::render::service_account::ServiceAccounts {
                     allowed: self

@@ -77,19 +77,8 @@ pub fn deployment(
         automount_service_account_token: Some(spec.automount_service_account_token),
         service_account_name: spec.service_account_name.clone(),
         enable_service_links: Some(false),
-        node_selector: (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone()),
-        tolerations: (!spec.tolerations.is_empty()).then(|| {
-            spec.tolerations
-                .iter()
-                .map(|t| K8sToleration {
-                    key: t.key.clone(),
-                    operator: t.operator.clone(),
-                    value: t.value.clone(),
-                    effect: t.effect.clone(),
-                    toleration_seconds: t.toleration_seconds,
-                })
-                .collect()
-        }),
+        node_selector: node_selector(spec, ctx),
+        tolerations: tolerations(spec, ctx),
         priority_class_name: spec.priority_class_name.clone(),
         runtime_class_name: spec
             .runtime_class_name
@@ -492,6 +481,47 @@ fn env_from(spec: &McpServerSpec) -> Option<Vec<EnvFromSource>> {
         })
         .collect();
     (!out.is_empty()).then_some(out)
+}
+
+/// The built-in local cluster's real node, if this server goes there ([`super::LocalNode`]).
+fn local_node<'a>(spec: &McpServerSpec, ctx: &'a RenderContext) -> Option<&'a super::LocalNode> {
+    let node = ctx.defaults.local_node.as_ref()?;
+    let placed = !spec.node_selector.is_empty() || !spec.tolerations.is_empty();
+    let local_image = spec
+        .image
+        .as_deref()
+        .is_some_and(|i| i.starts_with(&node.image_prefix));
+    (!placed && local_image).then_some(node)
+}
+
+fn node_selector(spec: &McpServerSpec, ctx: &RenderContext) -> Option<BTreeMap<String, String>> {
+    if let Some(node) = local_node(spec, ctx) {
+        return Some(node.node_selector.clone());
+    }
+    (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone())
+}
+
+fn tolerations(spec: &McpServerSpec, ctx: &RenderContext) -> Option<Vec<K8sToleration>> {
+    if let Some(node) = local_node(spec, ctx) {
+        return Some(vec![K8sToleration {
+            key: Some(node.taint.0.clone()),
+            operator: Some("Exists".into()),
+            effect: Some(node.taint.1.clone()),
+            ..Default::default()
+        }]);
+    }
+    (!spec.tolerations.is_empty()).then(|| {
+        spec.tolerations
+            .iter()
+            .map(|t| K8sToleration {
+                key: t.key.clone(),
+                operator: t.operator.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                toleration_seconds: t.toleration_seconds,
+            })
+            .collect()
+    })
 }
 
 fn image_pull_secrets(

@@ -47,6 +47,22 @@ pub struct Defaults {
     pub service_type: service::ServiceType,
     /// Which ServiceAccounts servers may name.
     pub service_accounts: service_account::ServiceAccounts,
+    /// The built-in local cluster's real node, when it has one: where servers of its own images
+    /// run (see [`LocalNode`]).
+    pub local_node: Option<LocalNode>,
+}
+
+/// The built-in local cluster's real node (deploy/local-cluster/node-up.sh): servers that say
+/// nothing of their placement and run an image of `image_prefix` (the images built on this
+/// machine) are placed there, so they really run. Every other image stays on the simulated kwok
+/// node: the real node must never pull from a registry, which would send traffic off the
+/// machine. Set by `serve` on the local cluster only, never from settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalNode {
+    pub node_selector: BTreeMap<String, String>,
+    /// (key, effect) of the taint that keeps other pods off it.
+    pub taint: (String, String),
+    pub image_prefix: String,
 }
 
 impl Default for Defaults {
@@ -73,6 +89,7 @@ impl Default for Defaults {
             read_only_root_filesystem: false,
             termination_grace_period_seconds: Some(DEFAULT_TERMINATION_GRACE_SECONDS),
             runtime_class_name: None,
+            local_node: None,
             service_type: service::ServiceType::ClusterIP,
             service_accounts: service_account::ServiceAccounts::default(),
         }
