@@ -9,6 +9,7 @@ use mcp_runtime::input::read_document;
 use mcp_runtime::render::{RenderError, render_document};
 use mcp_runtime::schema::SchemaKind;
 
+mod local_node;
 mod serve;
 
 /// Exit code for input the user must fix (schema violations, unreadable documents).

@@ -96,8 +96,11 @@ async fn probe_api_server(client: Client, metrics: Arc<Metrics>) {
 
 /// `serve`: the HTTP API on every replica, the controller on the leader (or on this one alone
 /// without election), until SIGTERM or Ctrl-C.
-pub async fn serve(config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<()> {
+pub async fn serve(mut config: RuntimeConfig, leader_elect: bool) -> anyhow::Result<()> {
     let client = connect(&config).await?;
+    if config.kubeconfig.source == KubeconfigKind::Local {
+        crate::local_node::use_if_ready(&client, &mut config).await;
+    }
     check_crd(&client, &config).await?;
     let metrics = Arc::new(Metrics::new());
     let plugins = load_plugins(&config, &metrics).await?;

@@ -77,9 +77,10 @@ PY=/usr/bin/python3.11
 TIME_IMAGE=$IMAGES/mcp-time-$TIME_VERSION-$("$PY" -c 'import platform; print(platform.python_version())').tar
 if [ ! -s "$TIME_IMAGE" ]; then
   R=$W/time; mkdir -p "$R/app" "$R/usr/bin" "$R/usr/lib" "$R/tmp"
-  # Any pip of CPython 3.11 installs the same wheels (cp311 manylinux ones for the native parts).
-  PIP=$(command -v pip3.11 || command -v pip3)
-  "$PIP" install --quiet --no-compile --target "$R/app" "mcp-server-time==$TIME_VERSION"
+  # A venv of Debian's Python for pip (it brings none); cp311 manylinux wheels for the native parts.
+  python3 -m venv "$W/pip"
+  "$W/pip/bin/pip" install --quiet --disable-pip-version-check --no-compile --target "$R/app" \
+    "mcp-server-time==$TIME_VERSION"
   cp "$PY" "$R/usr/bin/python3.11"
   cp -a /usr/lib/python3.11 "$R/usr/lib/python3.11"
   rm -rf "$R/usr/lib/python3.11/test" "$R/usr/lib/python3.11/"{idlelib,tkinter,turtledemo,ensurepip}
