@@ -160,8 +160,10 @@ fn server(name: &str, spec: Value) -> McpServer {
 fn logs(ns: &str, deployment: &str) -> String {
     let target = format!("deploy/{deployment}");
     let (_, now, _) = tools::kubectl_on_cluster(&["logs", "-n", ns, &target, "--tail=30"], None);
-    let (_, before, _) =
-        tools::kubectl_on_cluster(&["logs", "-n", ns, &target, "--previous", "--tail=30"], None);
+    let (_, before, _) = tools::kubectl_on_cluster(
+        &["logs", "-n", ns, &target, "--previous", "--tail=30"],
+        None,
+    );
     format!("{before}{now}")
 }
 
@@ -186,7 +188,10 @@ async fn ready(ns: &TestNamespace, name: &str, reason: &str) -> mcp_runtime::crd
     })
     .await;
     let last = mcps.get(name).await.unwrap().status;
-    assert!(reached, "{name}: not Ready and McpReady ({reason}): {last:?}");
+    assert!(
+        reached,
+        "{name}: not Ready and McpReady ({reason}): {last:?}"
+    );
     last.unwrap()
 }
 
@@ -226,11 +231,20 @@ async fn control_plane_runs_real_servers(how: &str) {
     let available = support::eventually(120, || {
         let (deployments, name) = (deployments.clone(), deployment.clone());
         async move {
-            deployments.get(&name).await.ok().and_then(|d| d.status?.available_replicas) == Some(1)
+            deployments
+                .get(&name)
+                .await
+                .ok()
+                .and_then(|d| d.status?.available_replicas)
+                == Some(1)
         }
     })
     .await;
-    assert!(available, "the control plane's pod is not available: {}", logs(&ns.name, &deployment));
+    assert!(
+        available,
+        "the control plane's pod is not available: {}",
+        logs(&ns.name, &deployment)
+    );
 
     let mcps = ns.api::<McpServer>();
     let http = server(
