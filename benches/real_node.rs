@@ -155,7 +155,11 @@ async fn one_server(
     }
 }
 
-async fn one_plain(deployments: &Api<Deployment>, pods: &Api<Pod>, i: usize) -> anyhow::Result<f64> {
+async fn one_plain(
+    deployments: &Api<Deployment>,
+    pods: &Api<Pod>,
+    i: usize,
+) -> anyhow::Result<f64> {
     let name = format!("plain-{i}");
     let d: Deployment = serde_json::from_value(plain_deployment(&name))?;
     let selector = format!("bench={name}");
@@ -166,7 +170,9 @@ async fn one_plain(deployments: &Api<Deployment>, pods: &Api<Pod>, i: usize) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = t.elapsed().as_secs_f64();
-    deployments.delete(&name, &DeleteParams::foreground()).await?;
+    deployments
+        .delete(&name, &DeleteParams::foreground())
+        .await?;
     gone(pods, &selector).await;
     Ok(took)
 }
@@ -190,7 +196,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.create(&PostParams::default(), &namespace).await?;
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -229,7 +237,10 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| create → | pod Ready (p50 / p99) | McpReady=True (p50 / p99) |");
     println!("|---|---|---|");
-    println!("| kubectl-style Deployment of server-everything (TCP readiness) | {} | – |", summary(plain));
+    println!(
+        "| kubectl-style Deployment of server-everything (TCP readiness) | {} | – |",
+        summary(plain)
+    );
     println!(
         "| mcp-runtime, streamable HTTP (server-everything) | {} | {} |",
         summary(http.iter().map(|x| x.0).collect()),

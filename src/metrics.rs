@@ -90,6 +90,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric registered with its help text. Long (over 80 lines): one registration per
+    /// metric, a list rather than logic.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("mcp_runtime");
         let http_requests = Family::<HttpLabels, Counter>::default();

@@ -15,6 +15,7 @@
 
 pub mod era;
 mod http;
+mod process;
 mod stdio;
 
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ use axum::Router;
 use axum::routing::get;
 
 use http::Shared;
+pub use process::copy_self;
+use process::{exit_code, shutdown_signal, terminate};
 pub use stdio::{Child, PROTOCOL_VERSION, Stdio, StdioError};
 
 /// How the bridge is run (flags of `mcp-runtime bridge`).
@@ -128,88 +131,5 @@ fn router(path: &str, shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// SIGTERM to the child, SIGKILL after 5 s (inside the pod's 10 s grace period); its status.
-async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
-    #[cfg(unix)]
-    if let Some(pid) = child
-        .id()
-        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-            return s;
-        }
-    }
-    let _ = child.start_kill();
-    child.wait().await.unwrap_or_default()
-}
-
-/// The child's exit code, or 128 + signal when a signal ended it (the shell's convention).
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return 128 + sig;
-        }
-    }
-    status.code().unwrap_or(1)
-}
-
-/// Copies this very binary into `dir` (the init container of a bridged pod), so the MCP
-/// container can run the bridge from a shared `emptyDir` whatever its own image is.
-pub fn copy_self(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let me = std::env::current_exe()?;
-    std::fs::create_dir_all(dir)?;
-    let target = dir.join("mcp-runtime");
-    let tmp = dir.join(".mcp-runtime.tmp");
-    std::fs::copy(&me, &tmp)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-    }
-    std::fs::rename(&tmp, &target)?;
-    Ok(target)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_code(std::process::ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), 137);
-    }
-
-    #[test]
-    fn session_ids_are_128_bit_and_distinct() {
-        let (a, b) = (
-            http::new_session_id().unwrap(),
-            http::new_session_id().unwrap(),
-        );
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
-    }
-}
+mod tests;

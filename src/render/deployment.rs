@@ -37,6 +37,8 @@ const BRIDGE_BINARY_IN_IMAGE: &str = "/usr/local/bin/mcp-runtime";
 
 /// The Deployment; `template_extra` are annotations for the pod template only (secret
 /// revision, restart marker), whose change rolls the pods.
+///
+/// Long (over 80 lines): the pod spec is one literal, field by field as Kubernetes shows it.
 pub fn deployment(
     spec: &McpServerSpec,
     names: &ServerNames,
@@ -369,6 +371,8 @@ fn container_security(spec: &McpServerSpec, ctx: &RenderContext) -> SecurityCont
 /// those mounts need (one per distinct Secret).
 type Environment = (Vec<K8sEnvVar>, Vec<VolumeMount>, Vec<Volume>);
 
+/// Long (over 80 lines): one arm per source of a variable (value, secret value, Secret and
+/// ConfigMap keys, file mounts), which must stay side by side to stay consistent.
 fn environment(spec: &McpServerSpec, names: &ServerNames) -> Result<Environment, RenderError> {
     let mut env = Vec::new();
     let mut mounts = Vec::new();
