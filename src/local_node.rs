@@ -3,7 +3,8 @@
 //! own images (`localhost/...`, built by images.sh) are placed there and really run, so a
 //! newcomer's first server answers MCP; every other image stays on the simulated kwok node, since
 //! the real node must never pull from a registry (that would send traffic off the machine).
-//! Without a real node (no root, no iptables) it says so once and everything runs on kwok.
+//! Without a real node (no root, no iptables) it says so once, everything runs on kwok and no
+//! MCP probe is sent (a ClusterIP is routed on this machine only by the real node's guard).
 
 use k8s_openapi::api::core::v1::Node;
 use kube::{Api, Client};
@@ -23,10 +24,13 @@ const LOCAL_BRIDGE_IMAGE: &str = "localhost/mcp-runtime:dev";
 /// local build of the bridge (unless a bridge image was set); says once when there is none.
 pub async fn use_if_ready(client: &Client, config: &mut RuntimeConfig) {
     if !ready(client).await {
+        // Without the node's guard routes a Service's ClusterIP would be sent to the default
+        // route, off the machine: with nothing to answer anyway, nothing is probed.
+        config.mcp_probe.interval_seconds = 0;
         warn!(
             "the local cluster has no real node (it needs root, iptables and containerd: \
              deploy/local-cluster/node-up.sh): pods are simulated by kwok, so servers run no \
-             process and McpReady says NotReachable"
+             process; MCP probes are off (McpReady says ProbeDisabled)"
         );
         return;
     }

@@ -81,8 +81,8 @@ async fn full_lifecycle_on_real_objects() {
         .await
         .expect("HTTP server has a Service");
 
-    // MCP readiness: the local cluster's Pods are simulated and its Service names do not
-    // resolve here, so the probe says NotReachable, and nothing else changes.
+    // MCP readiness: the local cluster's Pods are simulated, so the probe (at the Service's
+    // ClusterIP) says NotReachable, and nothing else changes.
     let m = rt
         .wait_status("github", 30, "an MCP probe result", |s| {
             support::has_condition(s, "McpReady", "NotReachable")
@@ -90,8 +90,9 @@ async fn full_lifecycle_on_real_objects() {
         .await;
     let mcp_ready = support::condition(m.clone(), "McpReady");
     assert_eq!(mcp_ready.status, "False");
+    let ip = cluster_ip(&rt, "mcp-github").await;
     assert!(
-        mcp_ready.message.contains("mcp-github"),
+        mcp_ready.message.contains(&format!("http://{ip}:8082/mcp")),
         "names what it could not reach: {}",
         mcp_ready.message
     );
@@ -822,11 +823,9 @@ async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server
             support::has_condition(s, "McpReady", "NotReachable")
         })
         .await;
-    assert!(
-        support::condition(m, "McpReady")
-            .message
-            .contains("mcp-files"),
-    );
+    let ip = cluster_ip(&rt, "mcp-files").await;
+    let message = support::condition(m, "McpReady").message;
+    assert!(message.contains(&ip), "{message}");
 }
 
 #[tokio::test]
@@ -842,10 +841,9 @@ async fn with_the_gate_on_ready_means_the_server_answered_over_mcp() {
         .await;
     let status = m.status.clone().unwrap();
     assert_eq!(status.ready_replicas, Some(1), "the pod itself is ready");
-    assert!(
-        support::condition(m, "Ready").message.contains("mcp-gated"),
-        "names the endpoint"
-    );
+    let ip = cluster_ip(&rt, "mcp-gated").await;
+    let message = support::condition(m, "Ready").message;
+    assert!(message.contains(&ip), "names the endpoint: {message}");
     // A server with nothing to probe is not held back.
     rt.manager
         .create(&json!({"name": "plain-stdio", "image": "ghcr.io/example/mcp:1", "transport": {"type": "stdio"}}))
@@ -1386,4 +1384,10 @@ async fn every_write_names_its_field_manager() {
         writers(&secret.metadata),
         of(&[("mcp-runtime-api", "Apply", "")])
     );
+}
+
+/// The ClusterIP of a server's Service: where the MCP probe goes.
+async fn cluster_ip(rt: &Runtime, service: &str) -> String {
+    let svc = rt.ns.api::<Service>().get(service).await.unwrap();
+    svc.spec.unwrap().cluster_ip.unwrap()
 }

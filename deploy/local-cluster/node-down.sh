@@ -43,6 +43,7 @@ done
 ip link del "$CNI_BRIDGE" 2>/dev/null
 ip route del "$POD_CIDR" dev "$NODE_BRIDGE" metric 4000 2>/dev/null
 ip route del "$SERVICE_CIDR" dev "$NODE_BRIDGE" metric 4000 2>/dev/null
+ip route del "$KWOK_POD_CIDR" dev "$NODE_BRIDGE" metric 4000 2>/dev/null
 ip link del "$NODE_BRIDGE" 2>/dev/null
 # iptables: ours, then what kube-proxy and kubelet leave (KUBE-* chains in every table).
 iptables -t raw -D PREROUTING -i "$CNI_BRIDGE" -j MCP-NODE-GUARD 2>/dev/null

@@ -46,6 +46,7 @@ ip addr replace "$NODE_IP/32" dev "$NODE_BRIDGE"
 ip link set "$NODE_BRIDGE" up
 ip route replace "$POD_CIDR" dev "$NODE_BRIDGE" metric 4000
 ip route replace "$SERVICE_CIDR" dev "$NODE_BRIDGE" metric 4000
+ip route replace "$KWOK_POD_CIDR" dev "$NODE_BRIDGE" metric 4000
 
 # --- guard rules, in chains of our own so that down removes exactly them ---
 iptables -t raw -N MCP-NODE-GUARD 2>/dev/null || iptables -t raw -F MCP-NODE-GUARD
@@ -58,7 +59,7 @@ iptables -t raw -C PREROUTING -i "$CNI_BRIDGE" -j MCP-NODE-GUARD 2>/dev/null ||
 iptables -N MCP-NODE-EGRESS 2>/dev/null || iptables -F MCP-NODE-EGRESS
 iptables -A MCP-NODE-EGRESS -i "$CNI_BRIDGE" ! -o "$CNI_BRIDGE" -j DROP
 if [ -n "$UPLINK" ]; then
-  for range in "$POD_CIDR" "$SERVICE_CIDR"; do
+  for range in "$POD_CIDR" "$SERVICE_CIDR" "$KWOK_POD_CIDR"; do
     iptables -A MCP-NODE-EGRESS -s "$range" -o "$UPLINK" -j DROP
     iptables -A MCP-NODE-EGRESS -d "$range" -o "$UPLINK" -j DROP
   done
