@@ -201,6 +201,13 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // The CRD, as a platform installs it (a fresh local cluster has none).
+    let installed = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+        .args(["install", "--kubeconfig", &kc.display().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    anyhow::ensure!(installed.success(), "mcp-runtime install failed");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
