@@ -219,6 +219,7 @@ async fn cluster_ip_url(ns: &TestNamespace, service: &str, path: &str) -> String
 }
 
 async fn control_plane_runs_real_servers(how: &str) {
+    support::require_real_node().await;
     let ns = TestNamespace::new(&format!("in-cluster-{how}")).await;
     // The CRD is the cluster's (installed once for every test), not the installs'.
     support::install_crd(&ns.client).await;

@@ -40,6 +40,7 @@ fn on_real_node(mut doc: Value) -> Value {
 
 /// The controller with NodePort Services on the node IP and `Ready` gated on an MCP answer.
 async fn runtime(test: &str) -> Runtime {
+    support::require_real_node().await;
     Runtime::new_with(test, |c| {
         c.service.type_ = ServiceType::NodePort;
         c.service.node_host = Some(NODE_IP.into());
@@ -294,6 +295,7 @@ async fn real_failures_are_reported_in_the_kubelets_words() {
 
 #[tokio::test]
 async fn a_missing_bridge_image_is_named_with_its_init_container() {
+    support::require_real_node().await;
     let rt = Runtime::new_with("real-nobridge", |c| {
         c.service.type_ = ServiceType::NodePort;
         c.service.node_host = Some(NODE_IP.into());

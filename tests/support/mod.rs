@@ -61,6 +61,29 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("client for the test cluster")
 }
 
+/// Fails the test at once, saying what is missing, when the local cluster has no Ready real node
+/// (deploy/local-cluster/node-up.sh needs root, iptables and containerd): the real-pod tests are
+/// never skipped, and never wait out their timeouts for a node that is not there.
+pub async fn require_real_node() {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client().await);
+    let node = nodes.get_opt("mcp-node-0").await.ok().flatten();
+    let ready = node
+        .as_ref()
+        .and_then(|n| n.status.as_ref()?.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(
+        ready,
+        "the local cluster's real node mcp-node-0 is {}: deploy/local-cluster/up.sh starts it when run \
+         as root on a machine with iptables (it installs containerd, runc and the CNI plugins); \
+         see ~/.cache/mcp-runtime/cluster/logs/kubelet.log",
+        if node.is_some() {
+            "not Ready"
+        } else {
+            "missing"
+        }
+    );
+}
+
 /// A namespace of one test, deleted (with everything in it) when dropped.
 pub struct TestNamespace {
     pub name: String,
