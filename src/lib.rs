@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod config;
 pub mod crd;
 pub mod input;
+pub mod mcp;
 pub mod metrics;
 pub mod plugin;
 pub mod render;

@@ -119,17 +119,13 @@ fn every_client_mode_reaches_a_modern_child() {
         Some("fixture-2"),
     );
     // A handshake client gets a session the bridge keeps; its requests reach the child with the
-    // envelope its initialize implies. The version is the client's own offer.
-    let legacy = client2(&b, "legacy", &["basic"]);
+    // envelope its initialize implies. The version is the client's own offer (the 2.3.0
+    // client offers the newest handshake version).
     assert_basic(
-        &legacy,
+        &client2(&b, "legacy", &["basic"]),
         "handshake",
-        legacy["protocol"].as_str().unwrap(),
+        "2025-11-25",
         Some("fixture-2"),
-    );
-    assert!(
-        ["2025-06-18", "2025-11-25"].contains(&legacy["protocol"].as_str().unwrap()),
-        "{legacy}"
     );
     assert_basic(
         &client2(&b, "2026-07-28", &["basic"]),
@@ -173,16 +169,11 @@ fn a_modern_childs_input_required_result_is_driven_by_a_modern_client_and_refuse
 #[test]
 fn a_handshake_childs_sampling_request_to_a_modern_client_fails_at_once() {
     let b = handshake_child();
-    let started = std::time::Instant::now();
     let out = client2(&b, "auto", &["call", "ask", "{}"]);
     let said = format!("{}{}", out["result"], out["error"]);
     assert!(
         said.contains("sampling/createMessage") && said.contains("2026-07-28"),
-        "the tool fails with the bridge's reason: {out}"
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "refused at once, not after the request timeout"
+        "the tool fails with the bridge's refusal (a timeout would say \"did not answer\"): {out}"
     );
     assert!(
         b.log().contains("refusing a request of the server"),

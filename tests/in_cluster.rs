@@ -24,14 +24,6 @@ const EVERYTHING: &str = "localhost/mcp-everything:2026.8.31";
 const EVERYTHING_JS: &str =
     "/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
 
-fn tolerations() -> Value {
-    json!([{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}])
-}
-
-fn node_selector() -> Value {
-    json!({"mcp-runtime.dev/node": "real"})
-}
-
 /// What the control plane needs here besides the defaults: the bridge from its own image.
 fn extra_env() -> Value {
     json!([{"name": "MCP_RUNTIME_BRIDGE_IMAGE", "value": format!("{IMAGE_REPOSITORY}:{IMAGE_TAG}")}])
@@ -66,8 +58,8 @@ fn install_with_helm(ns: &str) -> String {
         "replicaCount": 1,
         "crds": {"install": false},
         "podDisruptionBudget": {"enabled": false},
-        "tolerations": tolerations(),
-        "nodeSelector": node_selector(),
+        "tolerations": support::real_node_tolerations(),
+        "nodeSelector": support::real_node_selector(),
         "extraEnv": extra_env(),
         "logFormat": "text",
     });
@@ -129,8 +121,8 @@ fn for_the_real_node(mut d: Value, ns: &str) -> Value {
         Some("Deployment") => {
             d["spec"]["replicas"] = 1.into();
             let pod = &mut d["spec"]["template"]["spec"];
-            pod["tolerations"] = tolerations();
-            pod["nodeSelector"] = node_selector();
+            pod["tolerations"] = support::real_node_tolerations();
+            pod["nodeSelector"] = support::real_node_selector();
             let c = &mut pod["containers"][0];
             c["image"] = format!("{IMAGE_REPOSITORY}:{IMAGE_TAG}").into();
             c["imagePullPolicy"] = "Never".into();
@@ -146,8 +138,8 @@ fn for_the_real_node(mut d: Value, ns: &str) -> Value {
 
 fn server(name: &str, spec: Value) -> McpServer {
     let mut spec = spec;
-    spec["tolerations"] = tolerations();
-    spec["nodeSelector"] = node_selector();
+    spec["tolerations"] = support::real_node_tolerations();
+    spec["nodeSelector"] = support::real_node_selector();
     spec["imagePullPolicy"] = "IfNotPresent".into();
     serde_json::from_value(json!({
         "apiVersion": "mcp-runtime.dev/v1alpha1", "kind": "McpServer",

@@ -26,14 +26,8 @@ const EVERYTHING_JS: &str =
 /// A server document placed on the real node (its taint tolerated, its label selected).
 fn on_real_node(mut doc: Value) -> Value {
     let o = doc.as_object_mut().unwrap();
-    o.insert(
-        "nodeSelector".into(),
-        json!({"mcp-runtime.dev/node": "real"}),
-    );
-    o.insert(
-        "tolerations".into(),
-        json!([{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}]),
-    );
+    o.insert("nodeSelector".into(), support::real_node_selector());
+    o.insert("tolerations".into(), support::real_node_tolerations());
     o.entry("imagePullPolicy").or_insert(json!("IfNotPresent"));
     doc
 }
@@ -369,8 +363,8 @@ async fn migration_and_the_lifecycle_leave_nothing_behind_on_a_real_node() {
     let mut legacy: Pod = serde_json::from_value(json!({
         "metadata": {"name": "mcp-legacy", "labels": {"app": "mcp-legacy"}},
         "spec": {
-            "nodeSelector": {"mcp-runtime.dev/node": "real"},
-            "tolerations": [{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+            "nodeSelector": support::real_node_selector(),
+            "tolerations": support::real_node_tolerations(),
             "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
             "containers": [{"name": "mcp-server", "image": EVERYTHING, "imagePullPolicy": "IfNotPresent",
                             "args": ["streamableHttp"]}]
@@ -469,36 +463,28 @@ async fn migration_and_the_lifecycle_leave_nothing_behind_on_a_real_node() {
     let left = || async {
         let lp =
             kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=mcp-runtime");
-        let pods = rt.ns.api::<Pod>().list(&lp).await.unwrap().items.len();
-        let rs = rt
-            .ns
-            .api::<k8s_openapi::api::apps::v1::ReplicaSet>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let services = rt
-            .ns
-            .api::<k8s_openapi::api::core::v1::Service>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let secrets = rt
-            .ns
-            .api::<k8s_openapi::api::core::v1::Secret>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len();
-        (pods, rs, services, secrets)
+        (
+            count::<Pod>(&rt, &lp).await,
+            count::<k8s_openapi::api::apps::v1::ReplicaSet>(&rt, &lp).await,
+            count::<k8s_openapi::api::core::v1::Service>(&rt, &lp).await,
+            count::<k8s_openapi::api::core::v1::Secret>(&rt, &lp).await,
+        )
     };
     assert!(
         support::eventually(60, || async { left().await == (0, 0, 0, 0) }).await,
         "left behind (pods, ReplicaSets, Services, Secrets): {:?}",
         left().await
     );
+}
+
+/// How many objects of a kind the label selector finds in the test's namespace.
+async fn count<K>(rt: &Runtime, lp: &kube::api::ListParams) -> usize
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    rt.ns.api::<K>().list(lp).await.unwrap().items.len()
 }

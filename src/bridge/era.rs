@@ -13,32 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-/// The stateless revision the bridge serves to modern clients, whatever its child speaks.
-pub const MODERN_VERSION: &str = "2026-07-28";
-/// Every version reached through `initialize`, oldest first.
-pub const HANDSHAKE_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-/// What the bridge answers a handshake client that asks for a version it does not know.
-pub const LATEST_HANDSHAKE_VERSION: &str = "2025-11-25";
-
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-
-pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
-const METHOD_HEADER: &str = "mcp-method";
-const NAME_HEADER: &str = "mcp-name";
-pub const SESSION_HEADER: &str = "mcp-session-id";
-
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-pub const INTERNAL_ERROR: i64 = -32603;
-pub const HEADER_MISMATCH: i64 = -32020;
-pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
-pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+pub use crate::mcp::*;
 
 /// Results the 2026-07-28 wire requires to carry caching hints (`ttlMs`, `cacheScope`).
 const CACHEABLE_METHODS: &[&str] = &[

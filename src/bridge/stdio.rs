@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::era::{self, ClientSide};
 
 /// The protocol version the bridge offers the child when it initializes it.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+pub use crate::mcp::OFFERED_HANDSHAKE_VERSION as PROTOCOL_VERSION;
 
 /// Longest stdout line accepted from the child (a larger one is skipped, not buffered forever).
 const MAX_LINE: usize = 16 << 20;

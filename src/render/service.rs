@@ -128,21 +128,22 @@ pub fn session_affinity(spec: &McpServerSpec, stateless: bool) -> SessionAffinit
     }
 }
 
-/// Where clients outside the cluster reach a NodePort server: `http://<node host>:<node
-/// port><path>`, with the port the API server allocated (read from the live Service).
-pub fn node_endpoint(
+/// The server's MCP endpoint at `host:port`, `http://<host>:<port><path>` (an IPv6 address in
+/// brackets): a node host and the NodePort the API server allocated, for clients outside the
+/// cluster, or the Service's ClusterIP and port, where the probe goes.
+pub fn endpoint_at(
     spec: &McpServerSpec,
     ctx: &RenderContext,
-    node_host: &str,
-    node_port: i32,
+    host: &str,
+    port: i32,
 ) -> Option<String> {
     let (_, path) = serving(spec, ctx).http()?;
-    let host = if node_host.contains(':') {
-        format!("[{node_host}]")
+    let host = if host.contains(':') {
+        format!("[{host}]")
     } else {
-        node_host.to_string()
+        host.to_string()
     };
-    Some(format!("http://{host}:{node_port}{path}"))
+    Some(format!("http://{host}:{port}{path}"))
 }
 
 /// Where MCP clients reach the server: `http://<service>.<namespace>.svc:<port><path>`.

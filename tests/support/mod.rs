@@ -61,6 +61,16 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("client for the test cluster")
 }
 
+/// What places a pod on the local cluster's real node (deploy/local-cluster/node-up.sh): the
+/// toleration of its taint and a selector of its label.
+pub fn real_node_tolerations() -> serde_json::Value {
+    serde_json::json!([{"key": "mcp-runtime.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}])
+}
+
+pub fn real_node_selector() -> serde_json::Value {
+    serde_json::json!({"mcp-runtime.dev/node": "real"})
+}
+
 /// Fails the test at once, saying what is missing, when the local cluster has no Ready real node
 /// (deploy/local-cluster/node-up.sh needs root, iptables and containerd): the real-pod tests are
 /// never skipped, and never wait out their timeouts for a node that is not there.

@@ -35,7 +35,7 @@ pub async fn report(
     // else the probe goes to the Service's ClusterIP: no cluster DNS needed (the local cluster
     // has none), while clients are given the DNS name.
     let cluster_ip = ctx.memos.cluster_ip(server.name).and_then(|ip| {
-        crate::render::service::node_endpoint(spec, &ctx.render, &ip, service_port(spec, ctx)?)
+        crate::render::service::endpoint_at(spec, &ctx.render, &ip, service_port(spec, ctx)?)
     });
     let probed = node_endpoint
         .clone()
@@ -91,7 +91,7 @@ fn service_port(spec: &crate::crd::McpServerSpec, ctx: &Context) -> Option<i32> 
 fn node_endpoint(ctx: &Context, server: &Server<'_>) -> Option<String> {
     let host = ctx.node_host.as_deref()?;
     let port = ctx.memos.node_port(server.name)?;
-    crate::render::service::node_endpoint(server.spec, &ctx.render, host, port)
+    crate::render::service::endpoint_at(server.spec, &ctx.render, host, port)
 }
 
 /// Whether and where the server can be probed over MCP now.

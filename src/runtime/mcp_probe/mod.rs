@@ -45,17 +45,12 @@ use client::Client;
 pub use wire::capabilities;
 
 /// The handshake-era version the probe asks for; servers answer with the one they speak.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
-/// The stateless revision the probe tries first.
-pub const MODERN_VERSION: &str = "2026-07-28";
-/// Handshake-era versions the probe can talk with (a server picks one in `initialize`).
-pub const HANDSHAKE_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-/// JSON-RPC error of a server that speaks none of the versions asked for; its data names them.
-const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
-const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+pub use crate::mcp::OFFERED_HANDSHAKE_VERSION as PROTOCOL_VERSION;
+pub use crate::mcp::{HANDSHAKE_VERSIONS, MODERN_VERSION};
+use crate::mcp::{
+    META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, META_SERVER_INFO,
+    SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION,
+};
 
 /// Which generation of MCP a server spoke to the probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +78,6 @@ pub const MAX_ANSWER: u64 = 4 << 20;
 const MAX_PAGES: usize = 50;
 /// Characters of a server's own words quoted in a message.
 pub const QUOTE: usize = 200;
-const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What a successful probe learned.
 #[derive(Clone, Debug, PartialEq, Eq)]
