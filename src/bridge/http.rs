@@ -298,13 +298,13 @@ async fn handshake(s: &Shared, headers: &HeaderMap, message: Value) -> Response 
             ),
         );
     };
-    let Some(client) = s.stdio.session_client(&session) else {
+    if !s.stdio.has_session(&session) {
         return rejected(
             StatusCode::NOT_FOUND,
             id,
             Rejection::new(-32001, "unknown session"),
         );
-    };
+    }
     let child = match child(s, &id).await {
         Ok(c) => c,
         Err((status, answer)) => return plain(status, answer),
@@ -314,7 +314,7 @@ async fn handshake(s: &Shared, headers: &HeaderMap, message: Value) -> Response 
         // The child was opened by the bridge; a session's own `initialized` is not news.
         (Some("notifications/initialized"), _) => StatusCode::ACCEPTED.into_response(),
         (Some(method), Some(id)) if child.era() == Era::Modern => {
-            session_request_to_modern(s, &session, client, method, id, message).await
+            session_request_to_modern(s, &session, method, id, message).await
         }
         (Some(_), Some(id)) => plain(
             StatusCode::OK,
@@ -337,7 +337,6 @@ async fn handshake(s: &Shared, headers: &HeaderMap, message: Value) -> Response 
 async fn session_request_to_modern(
     s: &Shared,
     session: &str,
-    client: ClientSide,
     method: &str,
     id: Value,
     mut message: Value,
@@ -350,6 +349,9 @@ async fn session_request_to_modern(
             json!({"jsonrpc": "2.0", "id": id, "result": {}})
         }
         _ => {
+            // What the client said in its initialize: read only for a modern child, which
+            // needs it in every envelope (a session closed meanwhile sends none).
+            let client = s.stdio.session_client(session).unwrap_or_default();
             era::add_envelope(&mut message, &client);
             let mut answer = forward(&s.stdio, s.request_timeout, session, id, message).await;
             era::handshake_answer(&mut answer);
