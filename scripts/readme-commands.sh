@@ -55,8 +55,11 @@ run_block() { # file, heading
     echo "\$ $line"
     if [[ "$line" =~ \&[[:space:]]*(#.*)?$ ]]; then
       eval "$line" > "$WORK/background.log" 2>&1
-      for _ in $(seq 1 600); do
+      bg=$!
+      # As a reader would: wait while it compiles and starts (up to 20 minutes), not after it died.
+      for _ in $(seq 1 2400); do
         curl -fs -o /dev/null http://127.0.0.1:8080/healthz && break
+        kill -0 "$bg" 2>/dev/null || break
         sleep 0.5
       done
       curl -fs -o /dev/null http://127.0.0.1:8080/healthz || { echo "  the background command did not start the API:"; tail -n 20 "$WORK/background.log"; failed=1; return; }

@@ -19,6 +19,10 @@ scripts/plugin-tools.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --lib --bins --tests --no-run
+# The binary as `cargo run` builds it (the README's commands): without the dev-dependencies'
+# features (rstest turns on syn's `visit`, tokio's `test-util`), so most crates compile a second
+# time. Built here, beside the cluster build, so that no later step waits on the compiler.
+cargo build --locked
 
 if ! wait "$build_pid"; then
   echo "building the local cluster failed:" >&2; tail -n 60 "$CACHE/build-last.log" >&2; exit 1
