@@ -1,4 +1,4 @@
-use super::check_version;
+use super::load::check_version;
 
 #[test]
 fn contract_versions() {
