@@ -164,8 +164,8 @@ fn bridge_init_container(spec: &McpServerSpec, ctx: &RenderContext, image: &str)
     }
 }
 
-/// The bridge's probes: started when the process runs (`/healthz`), ready when the server
-/// answered `initialize` (`/readyz`).
+/// The bridge's probes: started when the process runs (`/healthz`, every second for two
+/// minutes, as for HTTP servers), ready when the child answered (`/readyz`).
 fn bridge_probes(port: u16) -> [Option<K8sProbe>; 3] {
     let http = |path: &str, period, failure| K8sProbe {
         http_get: Some(HTTPGetAction {
@@ -179,7 +179,7 @@ fn bridge_probes(port: u16) -> [Option<K8sProbe>; 3] {
         ..Default::default()
     };
     [
-        Some(http("/healthz", 2, 60)),
+        Some(http("/healthz", 1, 120)),
         Some(http("/readyz", 2, 2)),
         Some(http("/healthz", 30, 3)),
     ]
@@ -274,8 +274,13 @@ pub fn default_pull_policy(image: &str) -> &'static str {
     }
 }
 
-/// The reference system's TCP probes for HTTP servers: startup 2s x 60 (two minutes to come
-/// up), readiness every 2s, liveness every 30s.
+/// TCP probes for HTTP servers: the reference system's readiness (every 2 s) and liveness
+/// (every 30 s); its startup budget of two minutes, probed every second (1 s x 120, not its
+/// 2 s x 60). The startup probe's first try comes as the container starts, before the server
+/// listens, so its period is what a pod waits to be Ready (the kubelet runs readiness at once
+/// once started): measured on the real node, 2 s x 60 put create → Ready at 2.96 s p50, a plain
+/// Deployment's 1 s readiness at 1.53 s. A startup probe stops once it passed, so the shorter
+/// period costs nothing in steady state.
 fn http_default_probes(port: u16) -> [Option<K8sProbe>; 3] {
     let tcp = |period, failure, success| K8sProbe {
         tcp_socket: Some(TCPSocketAction {
@@ -289,7 +294,7 @@ fn http_default_probes(port: u16) -> [Option<K8sProbe>; 3] {
         ..Default::default()
     };
     [
-        Some(tcp(2, 60, None)),
+        Some(tcp(1, 120, None)),
         Some(tcp(2, 2, Some(1))),
         Some(tcp(30, 3, None)),
     ]
