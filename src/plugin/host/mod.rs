@@ -341,10 +341,11 @@ impl LoadedPlugin {
         )
     }
 
-    fn context(&self, hook: Hook, server_name: &str, namespace: &str, server: &str) -> Context {
+    /// The guest's view of `call`, built only for a component (a webhook gets its own JSON).
+    fn context(&self, hook: Hook, call: &Call) -> Context {
         Context {
-            server_name: server_name.into(),
-            namespace: namespace.into(),
+            server_name: call.server_name.into(),
+            namespace: call.namespace.into(),
             hook: match hook {
                 Hook::ValidateConfig => WitHook::ValidateConfig,
                 Hook::MutateDeployment => WitHook::MutateDeployment,
@@ -352,7 +353,7 @@ impl LoadedPlugin {
                 Hook::MutateNetworkPolicy => WitHook::MutateNetworkPolicy,
             },
             settings: self.settings.clone(),
-            server: server.into(),
+            server: call.server.into(),
         }
     }
 
@@ -371,11 +372,11 @@ impl LoadedPlugin {
             manifest: None,
             deadline,
         };
-        let ctx = self.context(Hook::ValidateConfig, server_name, namespace, server);
         self.dispatch(
             &call,
             |_| (),
             |policy, store| {
+                let ctx = self.context(Hook::ValidateConfig, &call);
                 policy
                     .mcp_runtime_plugin_hooks()
                     .call_validate_config(store, &ctx)
@@ -402,12 +403,12 @@ impl LoadedPlugin {
             manifest: Some(manifest),
             deadline,
         };
-        let ctx = self.context(hook, server_name, namespace, server);
         let answer = self.dispatch(
             &call,
             // An allowed answer without a manifest leaves it unchanged.
             |m| m.unwrap_or_else(|| manifest.to_string()),
             |policy, store| {
+                let ctx = self.context(hook, &call);
                 policy
                     .mcp_runtime_plugin_hooks()
                     .call_mutate(store, &ctx, manifest)
