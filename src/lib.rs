@@ -2,12 +2,15 @@
 //!
 //! The data path (see README and `../shared/design/architecture.md`): a server document is
 //! checked against `schemas/` ([`schema`]), parsed into [`crd`] types, rendered into manifests
-//! without I/O ([`render`]). [`config`] resolves the control plane's own settings.
+//! without I/O ([`render`]), changed by the organisation's policies ([`plugin`]): one builder,
+//! [`desired::build`], makes what the controller applies and what previews show. [`config`]
+//! resolves the control plane's own settings.
 
 pub mod api;
 pub mod bridge;
 pub mod config;
 pub mod crd;
+pub mod desired;
 pub mod input;
 pub mod mcp;
 pub mod metrics;

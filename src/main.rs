@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use mcp_runtime::config::{ProcessEnvironment, Settings};
 use mcp_runtime::input::read_document;
-use mcp_runtime::render::{RenderError, render_document};
+use mcp_runtime::render::parse_document;
 use mcp_runtime::schema::SchemaKind;
 
 mod local_node;
@@ -242,6 +242,16 @@ enum Failure {
     Other(anyhow::Error),
 }
 
+impl Failure {
+    /// The same failure, a user's mistake naming the file it is in.
+    fn in_file(self, file: &std::path::Path) -> Failure {
+        match self {
+            Failure::Invalid(m) => Failure::Invalid(format!("{}: {m}", file.display())),
+            other => other,
+        }
+    }
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         Failure::Other(e.into())
@@ -259,25 +269,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 .resolve(&ProcessEnvironment)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
             let doc = read_document(&file).map_err(|e| Failure::Invalid(e.to_string()))?;
-            let mut manifests = match render_document(&doc, &config.render_context()) {
-                Ok(m) => m,
-                Err(
-                    e @ (RenderError::Invalid(_)
-                    | RenderError::Shape { .. }
-                    | RenderError::Name
-                    | RenderError::EnvSource { .. }),
-                ) => {
-                    return Err(Failure::Invalid(format!("{}: {e}", file.display())));
-                }
-            };
-            if let Some(dir) = &config.plugin_dir {
-                apply_plugins(std::path::Path::new(dir), &doc, &config, &mut manifests)?;
-            }
-            print_objects(&manifests.objects(), output)?;
-            if let Some(url) = &manifests.endpoint {
-                eprintln!("endpoint: {url}");
-            }
-            Ok(())
+            render(&doc, &config, output).map_err(|e| e.in_file(&file))
         }
         Command::Schema { command } => match command {
             SchemaCommand::Show { kind } => {
@@ -329,23 +321,59 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// `render --plugin-dir`: the same chain the controller runs; patches are reported on stderr.
-fn apply_plugins(
-    dir: &std::path::Path,
+/// `render`: the desired state the controller would build for the document (with the policies
+/// of `--plugin-dir`, capped as `serve` caps them), from the document alone: offline, it knows
+/// no owner, restart marker, referenced data or probed era (`POST /v1/render` reads those from
+/// the cluster). Prints the server's own Secrets (with the document's values: they are the
+/// user's own) and then the applied objects; plugin patches go to stderr.
+fn render(
     doc: &serde_json::Value,
     config: &mcp_runtime::config::RuntimeConfig,
-    manifests: &mut mcp_runtime::render::Manifests,
+    output: Format,
 ) -> Result<(), Failure> {
-    use mcp_runtime::plugin::Chain;
-    let chain = Chain::load_dir(dir).map_err(|e| Failure::Other(e.into()))?;
-    let spec =
-        mcp_runtime::render::parse_document(doc).map_err(|e| Failure::Invalid(e.to_string()))?;
-    let names = manifests.names.clone();
-    let (stored, _, _) = mcp_runtime::render::secret::split(&spec, &names, &config.namespace);
-    let server = serde_json::to_value(&stored)?;
-    let report = chain
-        .run(&names.slug, &config.namespace, &server, manifests)
-        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    use mcp_runtime::desired::{self, BuildError, Inputs};
+    use mcp_runtime::plugin::{Chain, PolicyRejection};
+    let spec = parse_document(doc).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let chain = match &config.plugin_dir {
+        Some(dir) => Chain::load_dir(std::path::Path::new(dir))
+            .map_err(|e| Failure::Other(e.into()))?
+            .with_timeout_cap(config.plugin_timeout_max_ms),
+        None => Chain::default(),
+    };
+    // Offline there is no Secret to give a resourceVersion: a content hash of the values
+    // stands in, so a re-render after a rotation still rolls the pods.
+    let data = mcp_runtime::render::secret::secret_data(&spec);
+    let inputs = Inputs {
+        secret_revision: (!data.is_empty()).then(|| mcp_runtime::render::secret::data_hash(&data)),
+        ..Inputs::default()
+    };
+    let built = desired::build(&spec, &inputs, &config.render_context(), &chain);
+    let desired = built.map_err(|e| match e {
+        BuildError::Render(e) => Failure::Invalid(e.to_string()),
+        BuildError::Policy(PolicyRejection::Denied(m) | PolicyRejection::Failed(m)) => {
+            Failure::Invalid(m)
+        }
+        BuildError::Serialization(e) => Failure::Other(e.into()),
+    })?;
+    if let Some(report) = &desired.report {
+        print_report(report);
+    }
+    let mut objects = Vec::new();
+    for s in &desired.secrets {
+        let mut o = serde_json::json!({"apiVersion": "v1", "kind": "Secret"});
+        json_patch::merge(&mut o, &serde_json::to_value(s)?);
+        objects.push(o);
+    }
+    objects.extend(desired.objects.iter().map(|o| o.body.clone()));
+    print_objects(&objects, output)?;
+    if let Some(url) = &desired.endpoint {
+        eprintln!("endpoint: {url}");
+    }
+    Ok(())
+}
+
+/// Each plugin's patch, its monitored denials and the failures let through, on stderr.
+fn print_report(report: &mcp_runtime::plugin::ChainReport) {
     for p in &report.patches {
         let verb = if p.applied {
             "changed"
@@ -366,7 +394,6 @@ fn apply_plugins(
     {
         eprintln!("{e}");
     }
-    Ok(())
 }
 
 fn plugin_command(command: PluginCommand) -> Result<(), Failure> {

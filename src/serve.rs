@@ -173,7 +173,8 @@ async fn load_plugins(
     let plugins = Arc::new(match &config.plugin_dir {
         Some(dir) => {
             let (dir, m) = (std::path::PathBuf::from(dir), metrics.clone());
-            tokio::task::spawn_blocking(move || PluginSet::load(&dir, Some(m)))
+            let cap = config.plugin_timeout_max_ms;
+            tokio::task::spawn_blocking(move || PluginSet::load_capped(&dir, Some(m), cap))
                 .await?
                 .map_err(|e| anyhow::anyhow!("loading plugins: {e}"))?
         }

@@ -54,6 +54,40 @@ async fn setup(test: &str) -> Api {
     Api { rt, router }
 }
 
+/// Writes the server's status as the controller does (a condition's message changed), so its
+/// resourceVersion moves while its document stays as it was.
+async fn touch_status(a: &Api, name: &str) {
+    use kube::api::{Patch, PatchParams};
+    let servers = a.rt.ns.api::<mcp_runtime::crd::McpServer>();
+    let before = servers.get(name).await.unwrap();
+    let mut status = before.status.clone().unwrap_or_default();
+    status
+        .conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: "TestTouched".into(),
+            status: "True".into(),
+            reason: "Test".into(),
+            message: "written by the test between a GET and a PUT".into(),
+            observed_generation: None,
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ),
+        });
+    let after = servers
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": status.conditions}})),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        before.metadata.resource_version,
+        after.metadata.resource_version
+    );
+    assert_eq!(before.document_version(), after.document_version());
+}
+
 async fn call(
     router: &Router,
     method: Method,
@@ -152,7 +186,9 @@ async fn lifecycle_through_http() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list["items"][0]["name"], "weather");
 
-    // Optimistic concurrency: a stale resourceVersion is a 409, the current one passes.
+    // Optimistic concurrency. The ETag is the document's version: a write of the status
+    // in between (the controller's, made here on purpose so the test never depends on the
+    // controller's timing) leaves it valid, while the stricter resourceVersion form fails.
     let (_, h, current) = call(
         &a.router,
         Method::GET,
@@ -164,22 +200,43 @@ async fn lifecycle_through_http() {
     let etag = h[header::ETAG].to_str().unwrap().to_string();
     assert_eq!(
         etag,
-        format!("\"{}\"", current["resourceVersion"].as_str().unwrap())
+        format!("\"{}\"", current["version"].as_str().unwrap())
     );
+    let read_rv = current["resourceVersion"].as_str().unwrap().to_string();
+    touch_status(&a, "weather").await;
     let mut updated = doc.clone();
     updated["replicas"] = json!(2);
-    let (s, _, p) = call_with(
+    for stale in [
+        "\"1\"".to_string(),
+        format!("\"{read_rv}\""),
+        "\"doc-00\"".into(),
+    ] {
+        let (s, _, p) = call_with(
+            &a.router,
+            Method::PUT,
+            "/v1/servers/weather",
+            Some(TOKEN),
+            j(updated.clone()),
+            &[("if-match", &stale)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "If-Match {stale}: {p}");
+        assert_eq!(p["type"], "https://mcp-runtime.dev/problems/conflict");
+    }
+    let (s, _, body) = call_with(
         &a.router,
         Method::PUT,
         "/v1/servers/weather",
         Some(TOKEN),
         j(updated.clone()),
-        &[("if-match", "\"1\"")],
+        &[("if-match", &etag)],
     )
     .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{p}");
-    assert_eq!(p["type"], "https://mcp-runtime.dev/problems/conflict");
-    let (s, _, body) = call_with(
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["spec"]["replicas"], 2);
+    assert_ne!(body["version"], current["version"], "the document changed");
+    // A real edit of the document in between is a conflict.
+    let (s, _, p) = call_with(
         &a.router,
         Method::PUT,
         "/v1/servers/weather",
@@ -188,8 +245,7 @@ async fn lifecycle_through_http() {
         &[("if-match", &etag)],
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["spec"]["replicas"], 2);
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
 
     // Merge patch.
     let (s, _, body) = call(
@@ -472,13 +528,18 @@ async fn what_if_render_blanks_secret_values() {
         !body.to_string().contains("shh") && !body.to_string().contains("c2ho"),
         "{body}"
     );
-    let kinds: Vec<&str> = body["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, vec!["Secret", "Deployment", "NetworkPolicy"]);
+    let kinds = |key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // What the controller applies, and apart from it the Secret the API writes.
+    assert_eq!(kinds("objects"), ["Deployment", "NetworkPolicy"]);
+    assert_eq!(kinds("secrets"), ["Secret"]);
+    assert_eq!(body["secrets"][0]["data"]["K"], "");
 }
 
 /// Every route of the code is in the OpenAPI document and every documented route is served

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mcp_runtime::plugin::build::BuildOptions;
+use mcp_runtime::plugin::deadline::Cut;
 use mcp_runtime::plugin::testing::{run_fixtures, run_once};
 use mcp_runtime::plugin::{Chain, LoadedPlugin, PluginErrorKind};
 use mcp_runtime::render::RenderContext;
@@ -144,7 +145,11 @@ fn load_err(dir: &Path) -> mcp_runtime::plugin::PluginError {
 
 fn mutate_err(dir: &Path) -> (mcp_runtime::plugin::PluginError, Duration) {
     let p = Arc::new(LoadedPlugin::load(dir).unwrap());
-    let chain = Chain::new(vec![p]);
+    chain_err(Chain::new(vec![p]))
+}
+
+/// Runs `chain` over a rendered server; it must fail.
+fn chain_err(chain: Chain) -> (mcp_runtime::plugin::PluginError, Duration) {
     let doc = json!({"name": "victim", "image": "ghcr.io/acme/v:1"});
     let start = Instant::now();
     let spec = mcp_runtime::render::parse_document(&doc).unwrap();
@@ -162,15 +167,53 @@ fn mutate_err(dir: &Path) -> (mcp_runtime::plugin::PluginError, Duration) {
 #[test]
 fn an_endless_loop_is_stopped_at_its_deadline() {
     let (e, took) = mutate_err(&hostile("endless-loop"));
-    assert_eq!(e.kind, PluginErrorKind::Timeout { limit_ms: 50 });
+    assert_eq!(
+        e.kind,
+        PluginErrorKind::Timeout {
+            limit_ms: 50,
+            cut: Cut::Plugin
+        }
+    );
     assert_eq!(
         e.to_string(),
-        "plugin endless-loop@0.0.1, hook mutate-deployment: timed out (deadline 50 ms)"
+        "plugin endless-loop@0.0.1, hook mutate-deployment: timed out (its limits.timeoutMs, 50 ms)"
     );
     // Never before its deadline; how closely after is measured by `cargo bench --bench plugins`.
     assert!(
         took >= Duration::from_millis(50),
         "stopped early, after {took:?}"
+    );
+}
+
+#[test]
+fn the_operators_cap_cuts_a_plugin_that_asks_for_more_and_says_so() {
+    let p = Arc::new(LoadedPlugin::load(&hostile("endless-loop")).unwrap());
+    let (e, took) = chain_err(Chain::new(vec![p]).with_timeout_cap(Some(20)));
+    assert_eq!(
+        e.kind,
+        PluginErrorKind::Timeout {
+            limit_ms: 20,
+            cut: Cut::Operator
+        }
+    );
+    assert!(
+        e.to_string()
+            .ends_with("timed out (the operator's cap MCP_RUNTIME_PLUGIN_TIMEOUT_MAX_MS, 20 ms)"),
+        "{e}"
+    );
+    assert!(
+        took >= Duration::from_millis(20),
+        "stopped early, after {took:?}"
+    );
+    // A cap above the plugin's own limit changes nothing.
+    let p = Arc::new(LoadedPlugin::load(&hostile("endless-loop")).unwrap());
+    let (e, _) = chain_err(Chain::new(vec![p]).with_timeout_cap(Some(5_000)));
+    assert_eq!(
+        e.kind,
+        PluginErrorKind::Timeout {
+            limit_ms: 50,
+            cut: Cut::Plugin
+        }
     );
 }
 

@@ -140,6 +140,37 @@ async fn full_lifecycle_on_real_objects() {
     .await;
     assert!(rotated, "secret rotation must change the pod template");
 
+    // A hand edit of the Secret's data leaves the API's data hash stale: the controller then
+    // stamps the Secret's resourceVersion instead, so the pods still roll.
+    let edited = rt
+        .ns
+        .api::<Secret>()
+        .patch(
+            "mcp-github-secrets",
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(json!({"stringData": {"TOKEN": "edited-by-hand"}})),
+        )
+        .await
+        .unwrap();
+    let want = format!("rv-{}", edited.metadata.resource_version.unwrap());
+    let rolled = eventually(30, || {
+        let (rt, want) = (&rt, &want);
+        async move {
+            template_annotation(rt, "mcp-github", "mcp-runtime.dev/secret-revision")
+                .await
+                .as_ref()
+                == Some(want)
+        }
+    })
+    .await;
+    assert!(
+        rolled,
+        "a hand edit of the Secret must roll the pods ({want})"
+    );
+
     // Stop: scaled to zero, Service and Secret kept.
     rt.manager.stop("github").await.unwrap();
     rt.wait_status("github", 60, "stopped", |s| s.phase == Phase::Stopped)
@@ -864,7 +895,7 @@ struct CountingPolicies {
 impl mcp_runtime::plugin::PolicyChain for CountingPolicies {
     fn apply(
         &self,
-        _server: &mcp_runtime::crd::McpServer,
+        _subject: &mcp_runtime::plugin::Subject<'_>,
         _manifests: &mut mcp_runtime::render::Manifests,
     ) -> Result<mcp_runtime::plugin::PolicyOutcome, mcp_runtime::plugin::PolicyRejection> {
         self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::routing::post;
+use mcp_runtime::plugin::deadline::Cut;
 use mcp_runtime::plugin::testing::run_once;
 use mcp_runtime::plugin::{Chain, ChainError, LoadedPlugin, PluginErrorKind};
 use mcp_runtime::render::RenderContext;
@@ -161,7 +162,13 @@ fn a_slow_webhook_times_out_under_both_failure_policies() {
     let ChainError::Failed(e) = err else {
         panic!("expected a failure")
     };
-    assert_eq!(e.kind, PluginErrorKind::Timeout { limit_ms: 200 });
+    assert_eq!(
+        e.kind,
+        PluginErrorKind::Timeout {
+            limit_ms: 200,
+            cut: Cut::Plugin
+        }
+    );
 
     let ignoring = webhook(
         "slow-ignore",

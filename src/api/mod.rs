@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod openapi;
+pub mod preview;
 pub mod problem;
 pub mod routes;
 
@@ -169,7 +170,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/servers/{name}/status", get(status))
         .route("/v1/servers/{name}/logs", get(logs))
         .route("/v1/servers/{name}/events", get(events))
-        .route("/v1/render", post(render))
+        .route("/v1/render", post(preview::render))
         .route("/v1/plugins", get(plugins))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(

@@ -21,8 +21,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::problem::Problem;
 use crate::crd::McpServer;
+use crate::crd::resource::DOCUMENT_VERSION_PREFIX;
 use crate::metrics::PhaseLabels;
 use crate::render::ServerNames;
+use crate::runtime::manager::Precondition;
 
 type Result<T> = std::result::Result<T, Problem>;
 
@@ -57,11 +59,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ServerName {
     }
 }
 
-/// The API's view of a server: name, resourceVersion (for optimistic concurrency), the stored
+/// The API's view of a server: name, the document's version (the `ETag`, for optimistic
+/// concurrency), the resourceVersion, the stored
 /// spec (references only, never a secret value) and the status.
 fn view(m: &McpServer) -> Value {
     json!({
         "name": m.name_any(),
+        "version": m.document_version(),
         "resourceVersion": m.resource_version(),
         "generation": m.metadata.generation,
         "createdAt": m.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
@@ -70,7 +74,7 @@ fn view(m: &McpServer) -> Value {
     })
 }
 
-fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> {
+pub(super) fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Problem::new(
@@ -93,10 +97,11 @@ fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> 
     })
 }
 
-/// The resourceVersion an `If-Match` names (`"123"`, `W/"123"` or `123`); `None` without one or
-/// with `*`. A value that cannot be a resourceVersion (they are decimal numbers) matches no
-/// version of the server: a 409, as a stale one is, and never a request to the API server.
-fn if_match(headers: &HeaderMap) -> Result<Option<String>> {
+/// What an `If-Match` requires: the document version of `GET`'s `ETag` (`"doc-…"`, quoted or
+/// weak or bare), or a resourceVersion (a decimal number: Kubernetes' stricter rule, which a
+/// status write also breaks). `None` without one or with `*`. Anything else matches no version
+/// of the server: a 409, as a stale one is, and never a request to the API server.
+fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -107,20 +112,27 @@ fn if_match(headers: &HeaderMap) -> Result<Option<String>> {
             .trim_matches('"')
             .to_string()
     });
+    let is_document = |v: &str| {
+        v.strip_prefix(DOCUMENT_VERSION_PREFIX)
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     match version {
         Some(v) if v.is_empty() || v == "*" => Ok(None),
-        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
+        Some(v) if is_document(&v) => Ok(Some(Precondition::Document(v))),
+        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(Precondition::ResourceVersion(v)))
+        }
         _ => Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",
             "Conflict",
-            "If-Match names no version of this server (a version is the resourceVersion of GET, a number)",
+            "If-Match names no version of this server (the ETag of GET, or a resourceVersion)",
         )),
     }
 }
 
 /// A defect of ours (a value that does not serialize): logged, a 500 that says so.
-fn internal(e: impl std::fmt::Display) -> Problem {
+pub(super) fn internal(e: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %e, "internal error");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -130,7 +142,7 @@ fn internal(e: impl std::fmt::Display) -> Problem {
     )
 }
 
-fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
+pub(super) fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
     state
         .servers
         .get(&ObjectRef::new(name).within(&state.render.namespace))
@@ -218,9 +230,7 @@ pub async fn show(
         None => state.manager.get(&name).await?,
     };
     let mut resp = Json(view(&server)).into_response();
-    if let Some(rv) = server.resource_version()
-        && let Ok(v) = HeaderValue::from_str(&format!("\"{rv}\""))
-    {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", server.document_version())) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     Ok(resp)
@@ -269,9 +279,9 @@ pub async fn patch(
 ) -> Result<Json<Value>> {
     let patch = json_body(body)?;
     let wanted = if_match(&headers)?;
-    // Without If-Match, the patch is applied to the version it was computed from; if the
-    // server changed meanwhile (a status write, say), it is recomputed on the new version, so
-    // nothing is overwritten and the client sees no spurious conflict.
+    // Without If-Match, the patch is applied to the document it was computed from; if the
+    // document changed meanwhile, it is recomputed on the new one, so no edit is overwritten
+    // (status writes do not count: they leave the document's version as it was).
     let attempts = if wanted.is_some() { 1 } else { 5 };
     let mut outcome = None;
     for _ in 0..attempts {
@@ -279,8 +289,10 @@ pub async fn patch(
         let mut doc = serde_json::to_value(current.server_spec()).map_err(internal)?;
         json_patch::merge(&mut doc, &patch);
         check_name(&doc, &name)?;
-        let rv = wanted.clone().or_else(|| current.resource_version());
-        match state.manager.update(&doc, rv).await {
+        let expected = wanted
+            .clone()
+            .unwrap_or_else(|| Precondition::Document(current.document_version()));
+        match state.manager.update(&doc, Some(expected)).await {
             Err(crate::runtime::Error::Conflict { .. }) if wanted.is_none() => continue,
             other => {
                 outcome = Some(other);
@@ -448,71 +460,6 @@ pub async fn events(
         "count": e.count,
         "time": e.last_timestamp.as_ref().map(|t| t.0.to_string()).or(e.event_time.as_ref().map(|t| t.0.to_string())),
     })).collect::<Vec<_>>()})))
-}
-
-/// What-if: the manifests a document would become with the current plugin chain, and each
-/// plugin's patch (Secret values are blanked in the answer: they are not needed to review a
-/// manifest, and plugins never see them).
-pub async fn render(
-    State(state): State<Arc<AppState>>,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
-    let doc = json_body(body)?;
-    let spec = crate::render::parse_document(&doc)?;
-    let mut manifests = crate::render::render(&spec, &state.render)?;
-    let chain = state.plugins.chain();
-    let names = manifests.names.clone();
-    let (stored, _, _) = crate::render::secret::split(&spec, &names, &state.render.namespace);
-    let server = serde_json::to_value(&stored).map_err(internal)?;
-    let namespace = state.render.namespace.clone();
-    let ran = tokio::task::spawn_blocking(move || {
-        let report = chain.run(&names.slug, &namespace, &server, &mut manifests);
-        (manifests, report)
-    })
-    .await
-    .map_err(|e| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            e.to_string(),
-        )
-    })?;
-    let (manifests, report) = ran;
-    let report = report.map_err(|e| {
-        let denied = matches!(e, crate::plugin::ChainError::Denied { .. });
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            if denied {
-                "policy-denied"
-            } else {
-                "policy-failed"
-            },
-            if denied {
-                "Denied by a policy"
-            } else {
-                "A policy failed"
-            },
-            e.to_string(),
-        )
-    })?;
-    let mut objects = manifests.objects();
-    for o in &mut objects {
-        if o["kind"] == "Secret"
-            && let Some(data) = o.get_mut("data").and_then(Value::as_object_mut)
-        {
-            for v in data.values_mut() {
-                *v = Value::String(String::new());
-            }
-        }
-    }
-    Ok(Json(json!({
-        "objects": objects,
-        "endpoint": manifests.endpoint,
-        "patches": report.patches,
-        "monitoredDenials": report.monitored_denials,
-        "ignoredErrors": report.ignored_errors,
-    })))
 }
 
 pub async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {

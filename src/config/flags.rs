@@ -67,6 +67,9 @@ pub struct Settings {
     /// Directory of plugins (one folder with a plugin.json each).
     #[arg(long, env = "MCP_RUNTIME_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Cap on every plugin's own time limit (`limits.timeoutMs`), in milliseconds.
+    #[arg(long, env = "MCP_RUNTIME_PLUGIN_TIMEOUT_MAX_MS")]
+    pub plugin_timeout_max_ms: Option<u64>,
     /// Address of the HTTP API.
     #[arg(long, env = "MCP_RUNTIME_LISTEN")]
     pub listen: Option<String>,

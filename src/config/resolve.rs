@@ -62,6 +62,7 @@ impl Settings {
                 .unwrap_or_else(|| "cluster.local".into()),
             defaults: self.server_defaults(&look),
             plugin_dir: self.plugin_dir.as_ref().map(|p| p.display().to_string()),
+            plugin_timeout_max_ms: self.plugin_timeout_max_ms,
             listen: self
                 .listen
                 .clone()

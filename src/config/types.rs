@@ -21,6 +21,9 @@ pub struct RuntimeConfig {
     pub defaults: ServerDefaults,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_dir: Option<String>,
+    /// The operator's cap on every plugin's own `limits.timeoutMs`, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_timeout_max_ms: Option<u64>,
     pub listen: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,

@@ -113,7 +113,35 @@ impl McpServer {
         }
         spec
     }
+
+    /// The version of the server's document, for HTTP `ETag` and `If-Match`: a hash of what a
+    /// client writes (the spec, the labels and the annotations). Unlike `resourceVersion`, it
+    /// does not move when the controller writes status, so a client that reads a server, edits
+    /// it and writes it back with this version loses only to a real edit of the document.
+    /// Prefixed, so it is never taken for a `resourceVersion` (a decimal number).
+    pub fn document_version(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"mcp-runtime/document/v1\0");
+        for part in [
+            serde_json::to_vec(&self.spec),
+            serde_json::to_vec(&self.metadata.labels),
+            serde_json::to_vec(&self.metadata.annotations),
+        ] {
+            // These types always serialise; an empty part still separates the others.
+            let bytes = part.unwrap_or_default();
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(&bytes);
+        }
+        format!(
+            "{DOCUMENT_VERSION_PREFIX}{}",
+            hex::encode(&h.finalize()[..8])
+        )
+    }
 }
+
+/// What starts every [`McpServer::document_version`].
+pub const DOCUMENT_VERSION_PREFIX: &str = "doc-";
 
 /// The CRD, with the structural schema converted from `schemas/mcp-server.schema.json` and
 /// `schemas/runtime-status.schema.json`.

@@ -13,8 +13,10 @@ use k8s_openapi::api::core::v1::Service;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::deadline::{self, Budget, Cut};
 use super::host::{Answer, LoadedPlugin, PluginError, PluginErrorKind, Violation};
 use super::manifest::{FailurePolicy, Hook, Mode};
+use super::policy::{PolicyOutcome, PolicyRejection, Subject};
 use super::scope;
 use crate::metrics::{Metrics, PluginLabels};
 use crate::render::Manifests;
@@ -88,10 +90,28 @@ fn denied(p: &LoadedPlugin, v: Vec<Violation>, report: &mut ChainReport) -> Resu
     }
 }
 
+/// A chain loaded by itself (`mcp-runtime render --plugin-dir`) answers as the loaded set does.
+impl super::PolicyChain for Chain {
+    fn apply(
+        &self,
+        subject: &Subject<'_>,
+        manifests: &mut Manifests,
+    ) -> Result<PolicyOutcome, PolicyRejection> {
+        Chain::apply(self, subject, manifests)
+    }
+
+    /// Never remembered for a webhook, which may answer differently for the same input.
+    fn revision(&self) -> Option<u64> {
+        let webhook = self.plugins.iter().any(|p| p.manifest.webhook.is_some());
+        (!webhook).then_some(0)
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Chain {
     plugins: Vec<Arc<LoadedPlugin>>,
     metrics: Option<Arc<Metrics>>,
+    timeout_cap_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -110,7 +130,26 @@ impl Chain {
         Chain {
             plugins,
             metrics: None,
+            timeout_cap_ms: None,
         }
+    }
+
+    /// Caps every plugin's own `limits.timeoutMs` at `cap_ms` (the operator's
+    /// `MCP_RUNTIME_PLUGIN_TIMEOUT_MAX_MS`); `None`: the plugins' limits stand.
+    pub fn with_timeout_cap(mut self, cap_ms: Option<u64>) -> Chain {
+        self.timeout_cap_ms = cap_ms;
+        self
+    }
+
+    /// A plugin's limit under the operator's cap, and which of the two it is.
+    fn limit(&self, p: &LoadedPlugin) -> (u64, Cut) {
+        deadline::plugin_limit(p.manifest.limits.timeout_ms, self.timeout_cap_ms)
+    }
+
+    /// The chain's time: the sum of its plugins' (capped) limits, at most [`MAX_CHAIN`].
+    fn budget(&self) -> Budget {
+        let sum: u64 = self.plugins.iter().map(|p| self.limit(p).0).sum();
+        Budget::new(sum.min(MAX_CHAIN.as_millis() as u64))
     }
 
     /// Records call durations and failures per plugin in `metrics`.
@@ -157,6 +196,27 @@ impl Chain {
         Ok(Chain::new(plugins))
     }
 
+    /// The chain as the policy layer's answer: a report, or why the server is refused.
+    pub fn apply(
+        &self,
+        subject: &Subject<'_>,
+        manifests: &mut Manifests,
+    ) -> Result<PolicyOutcome, PolicyRejection> {
+        if self.is_empty() {
+            return Ok(PolicyOutcome::default());
+        }
+        let ran = self.run(subject.name, subject.namespace, subject.document, manifests);
+        match ran {
+            Ok(report) => Ok(PolicyOutcome {
+                report: Some(report),
+            }),
+            Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection::Denied(e.to_string())),
+            Err(e @ (ChainError::Failed(_) | ChainError::Serialization(_))) => {
+                Err(PolicyRejection::Failed(e.to_string()))
+            }
+        }
+    }
+
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
         &self.plugins
     }
@@ -181,14 +241,10 @@ impl Chain {
         if self.plugins.is_empty() {
             return Ok(report);
         }
-        let budget: u64 = self
-            .plugins
-            .iter()
-            .map(|p| p.manifest.limits.timeout_ms)
-            .sum();
-        let chain_deadline = Instant::now() + Duration::from_millis(budget).min(MAX_CHAIN);
+        let budget = self.budget();
         let deadline = |p: &LoadedPlugin| {
-            chain_deadline.min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms))
+            let (ms, cut) = self.limit(p);
+            budget.deadline(ms, cut)
         };
         let server_text = server.to_string();
 
@@ -199,6 +255,7 @@ impl Chain {
         {
             let started = Instant::now();
             let answer = p.validate_config(server_name, namespace, &server_text, deadline(p));
+            budget.spend(started.elapsed());
             self.observe(p, Hook::ValidateConfig, started);
             match answer {
                 Ok(Answer::Ok(())) => {}
@@ -215,7 +272,7 @@ impl Chain {
             &server_text,
             &mut deployment,
             &mut report,
-            chain_deadline,
+            &budget,
         )?;
         // The optional manifests, each under its own hook.
         let mut service = manifests
@@ -240,7 +297,7 @@ impl Chain {
                     &server_text,
                     object,
                     &mut report,
-                    chain_deadline,
+                    &budget,
                 )?;
             }
         }
@@ -311,11 +368,11 @@ impl Chain {
         server: &str,
         object: &mut Value,
         report: &mut ChainReport,
-        chain_deadline: Instant,
+        budget: &Budget,
     ) -> Result<(), ChainError> {
         for p in self.plugins.iter().filter(|p| p.manifest.handles(hook)) {
-            let deadline = chain_deadline
-                .min(Instant::now() + Duration::from_millis(p.manifest.limits.timeout_ms));
+            let (ms, cut) = self.limit(p);
+            let deadline = budget.deadline(ms, cut);
             let started = Instant::now();
             let answer = p.mutate(
                 hook,
@@ -325,6 +382,7 @@ impl Chain {
                 &object.to_string(),
                 deadline,
             );
+            budget.spend(started.elapsed());
             self.observe(p, hook, started);
             let out = match answer {
                 Ok(Answer::Ok(out)) => out,

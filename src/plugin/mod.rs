@@ -11,6 +11,7 @@
 
 pub mod build;
 pub mod chain;
+pub mod deadline;
 pub mod engine;
 pub mod host;
 pub mod manifest;
@@ -23,7 +24,7 @@ pub mod webhook;
 pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
 pub use host::{LoadedPlugin, PluginError, PluginErrorKind};
 pub use manifest::{FailurePolicy, Hook, Mode, PluginManifest};
-pub use policy::{NoPolicies, PolicyChain, PolicyOutcome, PolicyRejection};
+pub use policy::{NoPolicies, PolicyChain, PolicyOutcome, PolicyRejection, Subject};
 pub use set::PluginSet;
 
 /// The contract version this host speaks.

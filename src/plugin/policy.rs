@@ -3,17 +3,28 @@
 //! is the implementation; tests bring their own. It lives here so that `runtime/` depends on
 //! `plugin/`, never the other way round.
 
-use crate::crd::McpServer;
+use serde_json::Value;
+
 use crate::render::Manifests;
 
 use super::ChainReport;
 
-/// Where the policies plug into a reconcile. `apply` runs on a blocking thread, bounded by the
+/// The server the policies are asked about: its name (the McpServer's), its namespace and its
+/// document as stored (secret values replaced by references: plugins never see them).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub document: &'a Value,
+}
+
+/// Where the policies plug into building a server's desired state (the controller's reconcile,
+/// `POST /v1/render`, `mcp-runtime render`). `apply` runs on a blocking thread, bounded by the
 /// chain's deadline.
 pub trait PolicyChain: Send + Sync {
     fn apply(
         &self,
-        server: &McpServer,
+        subject: &Subject<'_>,
         manifests: &mut Manifests,
     ) -> Result<PolicyOutcome, PolicyRejection>;
 
@@ -69,7 +80,7 @@ pub struct NoPolicies;
 impl PolicyChain for NoPolicies {
     fn apply(
         &self,
-        _server: &McpServer,
+        _subject: &Subject<'_>,
         _manifests: &mut Manifests,
     ) -> Result<PolicyOutcome, PolicyRejection> {
         Ok(PolicyOutcome::default())

@@ -11,9 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::chain::{Chain, ChainError};
-use super::policy::{PolicyChain, PolicyOutcome, PolicyRejection};
-use crate::crd::McpServer;
+use super::chain::Chain;
+use super::policy::{PolicyChain, PolicyOutcome, PolicyRejection, Subject};
 use crate::metrics::Metrics;
 use crate::render::Manifests;
 
@@ -25,6 +24,8 @@ pub struct PluginSet {
     fingerprint: Mutex<u64>,
     last_error: RwLock<Option<String>>,
     metrics: Option<Arc<Metrics>>,
+    /// The operator's cap on every plugin's `limits.timeoutMs` ([`Chain::with_timeout_cap`]).
+    timeout_cap_ms: Option<u64>,
 }
 
 impl PluginSet {
@@ -37,15 +38,26 @@ impl PluginSet {
             fingerprint: Mutex::new(0),
             last_error: RwLock::new(None),
             metrics: None,
+            timeout_cap_ms: None,
         }
     }
 
     /// Loads every plugin of `dir`; fails if one does not load (never start with a policy
     /// silently missing).
     pub fn load(dir: &Path, metrics: Option<Arc<Metrics>>) -> Result<PluginSet, String> {
+        Self::load_capped(dir, metrics, None)
+    }
+
+    /// Like [`PluginSet::load`], with every plugin's time limit capped at `timeout_cap_ms`.
+    pub fn load_capped(
+        dir: &Path,
+        metrics: Option<Arc<Metrics>>,
+        timeout_cap_ms: Option<u64>,
+    ) -> Result<PluginSet, String> {
         let chain = Chain::load_dir(dir)
             .map_err(|e| e.to_string())?
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_timeout_cap(timeout_cap_ms);
         Ok(PluginSet {
             dir: Some(dir.to_path_buf()),
             current: RwLock::new(Arc::new(chain)),
@@ -53,6 +65,7 @@ impl PluginSet {
             fingerprint: Mutex::new(fingerprint(dir)),
             last_error: RwLock::new(None),
             metrics,
+            timeout_cap_ms,
         })
     }
 
@@ -71,7 +84,10 @@ impl PluginSet {
             }
             *last = now;
         }
-        let result = Chain::load_dir(dir).map(|c| c.with_metrics(self.metrics.clone()));
+        let result = Chain::load_dir(dir).map(|c| {
+            c.with_metrics(self.metrics.clone())
+                .with_timeout_cap(self.timeout_cap_ms)
+        });
         Some(match result {
             Ok(chain) => {
                 let n = chain.plugins().len();
@@ -115,6 +131,7 @@ impl PluginSet {
         json!({
             "directory": self.dir.as_ref().map(|d| d.display().to_string()),
             "lastReloadError": self.last_error.read().ok().and_then(|e| e.clone()),
+            "timeoutMaxMs": self.timeout_cap_ms,
             "items": chain.plugins().iter().map(|p| json!({
                 "name": p.manifest.name,
                 "version": p.manifest.version,
@@ -137,26 +154,10 @@ impl PluginSet {
 impl PolicyChain for PluginSet {
     fn apply(
         &self,
-        server: &McpServer,
+        subject: &Subject<'_>,
         manifests: &mut Manifests,
     ) -> Result<PolicyOutcome, PolicyRejection> {
-        let chain = self.chain();
-        if chain.is_empty() {
-            return Ok(PolicyOutcome::default());
-        }
-        let doc = serde_json::to_value(server.server_spec())
-            .map_err(|e| PolicyRejection::Failed(format!("the server as plugin input: {e}")))?;
-        let namespace = server.metadata.namespace.clone().unwrap_or_default();
-        let name = server.metadata.name.clone().unwrap_or_default();
-        match chain.run(&name, &namespace, &doc, manifests) {
-            Ok(report) => Ok(PolicyOutcome {
-                report: Some(report),
-            }),
-            Err(e @ ChainError::Denied { .. }) => Err(PolicyRejection::Denied(e.to_string())),
-            Err(e @ (ChainError::Failed(_) | ChainError::Serialization(_))) => {
-                Err(PolicyRejection::Failed(e.to_string()))
-            }
-        }
+        self.chain().apply(subject, manifests)
     }
 
     /// The set's revision, or `None` while a webhook policy is loaded: a webhook may answer

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::deadline::Deadline;
 use super::host::PluginErrorKind;
 
 pub struct Webhook {
@@ -50,8 +51,7 @@ pub struct Call<'a> {
     pub settings: &'a str,
     pub server: &'a str,
     pub manifest: Option<&'a str>,
-    pub deadline: Instant,
-    pub limit_ms: u64,
+    pub deadline: Deadline,
     pub max_output: u64,
 }
 
@@ -72,10 +72,11 @@ impl Webhook {
     }
 
     pub fn call(&self, c: &Call<'_>) -> Result<Reply, PluginErrorKind> {
-        let left = c.deadline.saturating_duration_since(Instant::now());
+        let left = c.deadline.at.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(PluginErrorKind::Timeout {
-                limit_ms: c.limit_ms,
+                limit_ms: c.deadline.limit_ms,
+                cut: c.deadline.cut,
             });
         }
         let parse =
@@ -102,7 +103,8 @@ impl Webhook {
             Ok(r) => r,
             Err(ureq::Error::Timeout(_)) => {
                 return Err(PluginErrorKind::Timeout {
-                    limit_ms: c.limit_ms,
+                    limit_ms: c.deadline.limit_ms,
+                    cut: c.deadline.cut,
                 });
             }
             Err(e) => return Err(PluginErrorKind::Trap(format!("webhook unreachable: {e}"))),
@@ -117,7 +119,8 @@ impl Webhook {
             Ok(t) => t,
             Err(ureq::Error::Timeout(_)) => {
                 return Err(PluginErrorKind::Timeout {
-                    limit_ms: c.limit_ms,
+                    limit_ms: c.deadline.limit_ms,
+                    cut: c.deadline.cut,
                 });
             }
             Err(ureq::Error::BodyExceedsLimit(_)) => {

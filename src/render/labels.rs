@@ -17,9 +17,12 @@ pub const SERVER_NAME_ANNOTATION: &str = "mcp-runtime.dev/server-name";
 /// Annotation holding the description.
 pub const DESCRIPTION_ANNOTATION: &str = "mcp-runtime.dev/description";
 /// Pod-template annotation that changes whenever the server's own Secret does, so a rotation
-/// rolls the pods: a content hash when rendering from a document, the Secret's
-/// `resourceVersion` in the controller (which never reads secret values).
+/// rolls the pods: the hash of its data ([`DATA_HASH_ANNOTATION`]) while the API wrote it last,
+/// else `rv-<resourceVersion>` (the controller never reads secret values).
 pub const SECRET_REVISION_ANNOTATION: &str = "mcp-runtime.dev/secret-revision";
+/// Annotation on the server's own Secret: the hash of the data written with it, so that a
+/// preview and the controller stamp the same revision without reading a value.
+pub const DATA_HASH_ANNOTATION: &str = "mcp-runtime.dev/data-hash";
 /// Pod-template annotation naming the McpServer, so a Pod event finds its server.
 pub const OWNER_ANNOTATION: &str = "mcp-runtime.dev/mcpserver";
 /// Pod-template annotation bumped to restart a server (rollout restart).

@@ -51,8 +51,13 @@ pub fn env_secret(spec: &McpServerSpec, names: &ServerNames, namespace: &str) ->
     if data.is_empty() {
         return None;
     }
+    let mut metadata = meta(spec, names, &names.secret, namespace);
+    metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(labels::DATA_HASH_ANNOTATION.into(), data_hash(&data));
     Some(Secret {
-        metadata: meta(spec, names, &names.secret, namespace),
+        metadata,
         type_: Some("Opaque".into()),
         data: Some(data),
         ..Default::default()

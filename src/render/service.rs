@@ -128,24 +128,6 @@ pub fn session_affinity(spec: &McpServerSpec, stateless: bool) -> SessionAffinit
     }
 }
 
-/// The server's MCP endpoint at `host:port`, `http://<host>:<port><path>` (an IPv6 address in
-/// brackets): a node host and the NodePort the API server allocated, for clients outside the
-/// cluster, or the Service's ClusterIP and port, where the probe goes.
-pub fn endpoint_at(
-    spec: &McpServerSpec,
-    ctx: &RenderContext,
-    host: &str,
-    port: i32,
-) -> Option<String> {
-    let (_, path) = serving(spec, ctx).http()?;
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    Some(format!("http://{host}:{port}{path}"))
-}
-
 /// Where MCP clients reach the server: `http://<service>.<namespace>.svc:<port><path>`.
 pub fn endpoint(spec: &McpServerSpec, names: &ServerNames, ctx: &RenderContext) -> Option<String> {
     let (port, path) = serving(spec, ctx).http()?;

@@ -19,8 +19,20 @@ use crate::render::deployment::CONTAINER;
 use crate::render::labels::{self, RESTARTED_AT_ANNOTATION};
 use crate::render::{RenderError, ServerNames, parse_document, secret};
 
-use super::k8s_deployment::with_kind;
+use super::ssa::with_kind;
 use super::{API_MANAGER, Error, Result, merge_params};
+
+/// How often an update is tried when only status writes stand in its way.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// What an update requires of the stored server (an `If-Match`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// The document's version ([`McpServer::document_version`], the API's `ETag`).
+    Document(String),
+    /// The exact `resourceVersion` (moves with status writes too).
+    ResourceVersion(String),
+}
 
 #[derive(Clone)]
 pub struct McpServerRuntimeManager {
@@ -114,28 +126,41 @@ impl McpServerRuntimeManager {
     }
 
     /// Replaces a server's spec (a PUT as `mcp-runtime-api`, the manager that created it, so
-    /// field ownership stays with the API). With `resource_version`, the update only happens if
-    /// the server is still at that version; otherwise a concurrent change makes it retry-free
-    /// conflict ([`Error::Conflict`]) rather than a lost update.
-    pub async fn update(&self, doc: &Value, resource_version: Option<String>) -> Result<McpServer> {
+    /// field ownership stays with the API). `expected` is the caller's `If-Match`:
+    /// - [`Precondition::Document`]: the update happens only while the document (spec, labels,
+    ///   annotations) is still at that version. The controller's status writes move the
+    ///   resourceVersion but not the document, so a conflict they cause is retried here, and
+    ///   only a real edit of the document in between is a [`Error::Conflict`].
+    /// - [`Precondition::ResourceVersion`]: Kubernetes' own rule, exactly that resourceVersion
+    ///   (any write in between, status included, is a conflict).
+    /// - none: the last writer wins; status writes in between are retried.
+    pub async fn update(&self, doc: &Value, expected: Option<Precondition>) -> Result<McpServer> {
         let (name, spec, secrets) = self.prepare(doc)?;
         let api = self.api::<McpServer>();
         let pp = PostParams {
             field_manager: Some(API_MANAGER.into()),
             ..Default::default()
         };
-        // Without a version from the caller, a conflict can only be the controller's status
-        // write between our read and our write: read again and retry. With one, a conflict is
-        // the caller's to resolve.
-        let attempts = if resource_version.is_some() { 1 } else { 5 };
         let mut last = String::new();
-        for _ in 0..attempts {
+        for _ in 0..UPDATE_ATTEMPTS {
             let mut current = api
                 .get_opt(&name)
                 .await?
                 .ok_or_else(|| Error::NotFound(name.clone()))?;
-            if let Some(rv) = &resource_version {
-                current.metadata.resource_version = Some(rv.clone());
+            match &expected {
+                Some(Precondition::Document(v)) if current.document_version() != *v => {
+                    return Err(Error::Conflict {
+                        name,
+                        message: format!(
+                            "the document is at version {}, not {v}",
+                            current.document_version()
+                        ),
+                    });
+                }
+                Some(Precondition::ResourceVersion(rv)) => {
+                    current.metadata.resource_version = Some(rv.clone());
+                }
+                _ => {}
             }
             current.spec = spec.clone();
             current.status = None;
@@ -145,7 +170,12 @@ impl McpServerRuntimeManager {
                     self.apply_secrets(&updated, secrets).await?;
                     return Ok(updated);
                 }
-                Err(kube::Error::Api(s)) if s.code == 409 => last = s.message,
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    last = s.message;
+                    if matches!(expected, Some(Precondition::ResourceVersion(_))) {
+                        break;
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }

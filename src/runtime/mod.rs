@@ -1,6 +1,7 @@
 //! Everything that talks to the Kubernetes API server: the controller that reconciles
-//! `McpServer`s into Deployments, Secrets and Services ([`controller`]), one server's objects
-//! ([`k8s_deployment::K8sDeployment`]), the manager the CLI and the HTTP API call
+//! `McpServer`s into their desired state ([`controller`]), one server's objects in the cluster
+//! ([`k8s_deployment::K8sDeployment`]: one apply path for every kind), the manager the HTTP API
+//! calls
 //! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status, with
 //! the MCP-level readiness probe ([`mcp_probe`]) and its schedule ([`mcp_readiness`]), and the
 //! reaper of failed pods ([`reaper`]).
@@ -15,6 +16,7 @@ pub mod mcp_probe;
 pub mod mcp_readiness;
 pub mod reaper;
 pub mod references;
+pub mod ssa;
 pub mod status;
 
 /// Field manager of the controller (children and status; forces).
@@ -49,8 +51,6 @@ pub enum Error {
     Conflict { name: String, message: String },
     #[error("kubeconfig: {0}")]
     Config(String),
-    #[error("legacy pod {pod} was not gone after {seconds}s")]
-    MigrationTimeout { pod: String, seconds: u64 },
     /// A value could not be turned into JSON (a defect of ours, never silently `null`).
     #[error("serializing: {0}")]
     Serialization(#[from] serde_json::Error),
@@ -69,7 +69,6 @@ impl Error {
             Error::AlreadyExists(_) => "AlreadyExists",
             Error::Conflict { .. } => "Conflict",
             Error::Config(_) => "Config",
-            Error::MigrationTimeout { .. } => "MigrationTimeout",
             Error::Serialization(_) => "SerializationFailed",
         }
     }

@@ -13,16 +13,52 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
 
 use crate::crd::{EnvSource, McpServerSpec};
+use crate::render::labels::DATA_HASH_ANNOTATION;
 
 /// How often servers with references are checked again, a backstop to the watches (a check
 /// whose referenced resourceVersions are unchanged makes no request).
 pub const RECHECK: Duration = Duration::from_secs(300);
-/// Pod-template annotation with the hash of the referenced data.
-pub const REFERENCES_HASH_ANNOTATION: &str = "mcp-runtime.dev/references-hash";
+
+/// The revision of a server's own Secret for its pod template: `rv-<resourceVersion>`, which
+/// moves with every write of its data (the API's or a hand edit) and says nothing about the
+/// values (a hash of them on a Deployment would let whoever reads Deployments guess a weak
+/// secret).
+pub fn own_secret_revision(meta: &ObjectMeta) -> Option<String> {
+    meta.resource_version.as_ref().map(|rv| format!("rv-{rv}"))
+}
+
+/// Whether the own Secret already holds `hash` of data ([`DATA_HASH_ANNOTATION`], written by
+/// the API with the data and seen only by those who may read the Secret): writing the same
+/// values again then leaves it, and its revision, as they are. A hash is not trusted once
+/// someone other than the API wrote the data (by the managed fields; a tie in time counts
+/// against the API), since the hand edit left it stale.
+pub fn holds_data(meta: &ObjectMeta, hash: &str) -> bool {
+    let annotated = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DATA_HASH_ANNOTATION))
+        .is_some_and(|h| h == hash);
+    let writes_data = |e: &&ManagedFieldsEntry| {
+        e.fields_v1
+            .as_ref()
+            .is_some_and(|f| f.0.get("f:data").is_some())
+    };
+    let latest = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(writes_data)
+        .max_by_key(|e| {
+            let foreign = e.manager.as_deref() != Some(super::API_MANAGER);
+            (e.time.as_ref().map(|t| t.0), foreign)
+        });
+    annotated && latest.is_none_or(|e| e.manager.as_deref() == Some(super::API_MANAGER))
+}
 
 /// The kinds a server can refer to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

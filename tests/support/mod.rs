@@ -210,7 +210,7 @@ where
 pub struct Runtime {
     pub ns: TestNamespace,
     pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
-    config: mcp_runtime::config::RuntimeConfig,
+    pub config: mcp_runtime::config::RuntimeConfig,
     policies: std::sync::Arc<dyn mcp_runtime::plugin::PolicyChain>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,

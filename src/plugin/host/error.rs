@@ -1,13 +1,15 @@
 //! A plugin's failure, classified and named: which plugin, which version, which hook. These
 //! texts reach status conditions, events, metrics (by kind) and `/v1/plugins`.
 
+use crate::plugin::deadline::Cut;
+
 /// What went wrong in a plugin, classified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PluginErrorKind {
     /// The manifest or the component is not acceptable (digest, imports, contract version …).
     Load(String),
-    /// The deadline passed.
-    Timeout { limit_ms: u64 },
+    /// The deadline passed; `cut` says whose limit it was.
+    Timeout { limit_ms: u64, cut: Cut },
     /// The memory limit was hit.
     OutOfMemory { limit_mib: u64 },
     /// The guest trapped (an exception, `unreachable`, a stack overflow …).
@@ -45,10 +47,22 @@ impl PluginError {
     }
 }
 
+/// The limit that cut a call, in words.
+fn limit(cut: Cut, ms: u64) -> String {
+    match cut {
+        Cut::Plugin => format!("its limits.timeoutMs, {ms} ms"),
+        Cut::Operator => format!("the operator's cap MCP_RUNTIME_PLUGIN_TIMEOUT_MAX_MS, {ms} ms"),
+        Cut::Chain => format!("the chain's budget of {ms} ms, used up by the calls before it"),
+        Cut::Caller => format!("deadline {ms} ms"),
+    }
+}
+
 fn describe(kind: &PluginErrorKind) -> String {
     match kind {
         PluginErrorKind::Load(m) => format!("refused at load: {m}"),
-        PluginErrorKind::Timeout { limit_ms } => format!("timed out (deadline {limit_ms} ms)"),
+        PluginErrorKind::Timeout { limit_ms, cut } => {
+            format!("timed out ({})", limit(*cut, *limit_ms))
+        }
         PluginErrorKind::OutOfMemory { limit_mib } => {
             format!("out of memory (limit {limit_mib} MiB)")
         }

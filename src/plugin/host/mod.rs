@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Store, Trap};
 
+use super::deadline::Deadline;
 use super::engine::{self, Source};
 use super::manifest::{Hook, PluginManifest};
 use super::webhook::{self, Webhook};
@@ -77,7 +78,7 @@ struct Call<'a> {
     namespace: &'a str,
     server: &'a str,
     manifest: Option<&'a str>,
-    deadline: Instant,
+    deadline: Deadline,
 }
 
 impl LoadedPlugin {
@@ -151,9 +152,8 @@ impl LoadedPlugin {
 
     /// Runs validate-settings at load (at least a second, whatever the call limit).
     fn settings_accepted(&self) -> Result<(), PluginError> {
-        let deadline =
-            Instant::now() + Duration::from_millis(self.manifest.limits.timeout_ms.max(1000));
-        match self.validate_settings(deadline)? {
+        let limit_ms = self.manifest.limits.timeout_ms.max(1000);
+        match self.validate_settings(Deadline::after(limit_ms, super::deadline::Cut::Plugin))? {
             Answer::Ok(()) => Ok(()),
             Answer::Denied(v) => {
                 let m = v.iter().map(|v| match &v.path {
@@ -183,7 +183,6 @@ impl LoadedPlugin {
             server: call.server,
             manifest: call.manifest,
             deadline: call.deadline,
-            limit_ms: self.manifest.limits.timeout_ms,
             max_output: self.manifest.limits.max_output_bytes,
         };
         match webhook.call(&request) {
@@ -243,11 +242,11 @@ impl LoadedPlugin {
         &self,
         store: &mut Store<State>,
         hook: &str,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<(), PluginError> {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.at.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(self.timeout(hook));
+            return Err(self.timeout(hook, deadline));
         }
         let ticks = (left.as_micros() as u64)
             .div_ceil(engine::TICK.as_micros() as u64)
@@ -256,16 +255,26 @@ impl LoadedPlugin {
         Ok(())
     }
 
-    fn timeout(&self, hook: &str) -> PluginError {
-        let limit_ms = self.manifest.limits.timeout_ms;
-        Self::error(&self.manifest, hook, PluginErrorKind::Timeout { limit_ms })
+    /// A timeout naming the limit that set `deadline`.
+    fn timeout(&self, hook: &str, deadline: Deadline) -> PluginError {
+        let kind = PluginErrorKind::Timeout {
+            limit_ms: deadline.limit_ms,
+            cut: deadline.cut,
+        };
+        Self::error(&self.manifest, hook, kind)
     }
 
     /// A guest failure named for what caused it: the deadline, the memory limit, or the trap's
     /// first line (bounded).
-    fn classify(&self, hook: &str, store: &Store<State>, error: wasmtime::Error) -> PluginError {
+    fn classify(
+        &self,
+        call: (&str, Deadline),
+        store: &Store<State>,
+        error: wasmtime::Error,
+    ) -> PluginError {
+        let (hook, deadline) = call;
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return self.timeout(hook);
+            return self.timeout(hook, deadline);
         }
         let kind = if store.data().memory_limit_hit() {
             PluginErrorKind::OutOfMemory {
@@ -285,7 +294,7 @@ impl LoadedPlugin {
         &self,
         (engine, pre, warm): (&Engine, &PolicyPre<State>, &Warm),
         hook: &str,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<(Store<State>, Policy), PluginError> {
         if let Some((mut store, policy)) = warm.take() {
             self.arm(&mut store, hook, deadline)?;
@@ -296,7 +305,7 @@ impl LoadedPlugin {
         store.epoch_deadline_trap();
         match pre.instantiate(&mut store) {
             Ok(p) => Ok((store, p)),
-            Err(e) => Err(self.classify(hook, &store, e)),
+            Err(e) => Err(self.classify((hook, deadline), &store, e)),
         }
     }
 
@@ -317,18 +326,21 @@ impl LoadedPlugin {
         match f(&policy, &mut store) {
             Ok(Ok(t)) => Ok(Answer::Ok(t)),
             Ok(Err(v)) => Ok(Answer::Denied(v)),
-            Err(e) => Err(self.classify(call.hook, &store, e)),
+            Err(e) => Err(self.classify((call.hook, call.deadline), &store, e)),
         }
     }
 
-    pub fn validate_settings(&self, deadline: Instant) -> Result<Answer<()>, PluginError> {
+    pub fn validate_settings(
+        &self,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Answer<()>, PluginError> {
         let call = Call {
             hook: "validate-settings",
             server_name: "",
             namespace: "",
             server: "null",
             manifest: None,
-            deadline,
+            deadline: deadline.into(),
         };
         self.dispatch(
             &call,
@@ -362,7 +374,7 @@ impl LoadedPlugin {
         server_name: &str,
         namespace: &str,
         server: &str,
-        deadline: Instant,
+        deadline: impl Into<Deadline>,
     ) -> Result<Answer<()>, PluginError> {
         let call = Call {
             hook: Hook::ValidateConfig.as_str(),
@@ -370,7 +382,7 @@ impl LoadedPlugin {
             namespace,
             server,
             manifest: None,
-            deadline,
+            deadline: deadline.into(),
         };
         self.dispatch(
             &call,
@@ -393,7 +405,7 @@ impl LoadedPlugin {
         namespace: &str,
         server: &str,
         manifest: &str,
-        deadline: Instant,
+        deadline: impl Into<Deadline>,
     ) -> Result<Answer<String>, PluginError> {
         let call = Call {
             hook: hook.as_str(),
@@ -401,7 +413,7 @@ impl LoadedPlugin {
             namespace,
             server,
             manifest: Some(manifest),
-            deadline,
+            deadline: deadline.into(),
         };
         let answer = self.dispatch(
             &call,

@@ -1,9 +1,10 @@
-//! The build step: render the server's manifests (pure) and run the policy chain over them.
-//! Skipped when the inputs are those of the last apply and the cluster still holds its result:
-//! a probe result, a reference re-check or a pod event then costs no render and no policy run.
+//! The build step: the server's desired state ([`crate::desired::build`]: render and the policy
+//! chain) from its stored spec and what observe found. Skipped when the inputs are those of the
+//! last apply and the cluster still holds its result: a probe result, a reference re-check or
+//! a pod event then costs no render and no policy run.
 
-use crate::crd::{McpServer, McpServerSpec};
-use crate::render::{Extras, Manifests, render_with};
+use crate::crd::McpServerSpec;
+use crate::desired::{self, BuildError, Desired, Inputs};
 
 use super::observe::Observed;
 use super::rejection::Rejection;
@@ -13,81 +14,63 @@ use super::{Context, Server, Stop, sha256_hex};
 pub enum Built {
     /// Same inputs as the last apply, whose result the cluster still holds: nothing to do.
     Unchanged,
-    /// The manifests to apply, and the hash of what they were made from (`None`: not to be
+    /// The desired state, and the hash of what it was made from (`None`: not to be
     /// remembered, the policies may answer differently for the same input).
-    Manifests {
-        manifests: Box<Manifests>,
+    Desired {
+        desired: Box<Desired>,
         input: Option<String>,
     },
 }
 
 pub async fn build(ctx: &Context, server: &Server<'_>, observed: &Observed) -> Result<Built, Stop> {
     let input = match ctx.policies.revision() {
-        Some(revision) => Some(input_hash(
-            server.mcp,
-            server.spec,
-            &observed.extras,
-            revision,
-        )?),
+        Some(revision) => Some(input_hash(server.spec, &observed.inputs, revision)?),
         None => None,
     };
     let remembered = observed.intact.as_ref().and_then(|m| m.input.as_ref());
     if input.is_some() && remembered == input.as_ref() {
         return Ok(Built::Unchanged);
     }
-    let manifests = render_with(
-        server.spec,
-        server.names.clone(),
-        &ctx.render,
-        observed.extras.clone(),
-    )
-    .map_err(|e| Stop::Rejected(Rejection::invalid(e.to_string())))?;
-    let (manifests, memoizable) = police(ctx, server.mcp, manifests).await?;
-    Ok(Built::Manifests {
-        manifests: Box::new(manifests),
-        input: input.filter(|_| memoizable),
-    })
-}
-
-/// Runs the policy chain on a blocking thread (plugins are CPU-bound, bounded by their
-/// deadline). Returns the manifests and whether the answer may be remembered.
-async fn police(
-    ctx: &Context,
-    mcp: &McpServer,
-    mut manifests: Manifests,
-) -> Result<(Manifests, bool), Stop> {
-    let policies = ctx.policies.clone();
-    let server = mcp.clone();
-    let ran = tokio::task::spawn_blocking(move || {
-        let result = policies.apply(&server, &mut manifests);
-        (manifests, result)
-    })
-    .await;
-    let (manifests, result) = ran.map_err(|e| {
-        Stop::Rejected(Rejection::policy(crate::plugin::PolicyRejection::Failed(
-            format!("the policy chain panicked: {e}"),
-        )))
-    })?;
-    let outcome = result.map_err(|r| Stop::Rejected(Rejection::policy(r)))?;
-    if let Some(report) = &outcome.report {
+    let desired = build_blocking(ctx, server.spec, &observed.inputs).await?;
+    if let Some(report) = &desired.report {
         tracing::debug!(?report, "policies applied");
     }
-    Ok((manifests, outcome.memoizable()))
+    Ok(Built::Desired {
+        input: input.filter(|_| desired.memoizable),
+        desired: Box::new(desired),
+    })
 }
 
-/// What rendering and the policies are made from: the server (spec, identity), the
-/// pod-template inputs from the cluster, and the policy set's revision.
-fn input_hash(
-    mcp: &McpServer,
+/// Builds on a blocking thread (plugins are CPU-bound, bounded by their deadline).
+async fn build_blocking(
+    ctx: &Context,
     spec: &McpServerSpec,
-    extras: &Extras,
-    revision: u64,
-) -> Result<String, Stop> {
+    inputs: &Inputs,
+) -> Result<Desired, Stop> {
+    let (policies, render) = (ctx.policies.clone(), ctx.render.clone());
+    let (spec, inputs) = (spec.clone(), inputs.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        desired::build(&spec, &inputs, &render, policies.as_ref())
+    })
+    .await
+    .map_err(|e| {
+        Stop::Rejected(Rejection::policy(crate::plugin::PolicyRejection::Failed(
+            format!("building the desired state panicked: {e}"),
+        )))
+    })?;
+    built.map_err(|e| match e {
+        BuildError::Render(e) => Stop::Rejected(Rejection::invalid(e.to_string())),
+        BuildError::Policy(r) => Stop::Rejected(Rejection::policy(r)),
+        BuildError::Serialization(e) => Stop::serialization(e),
+    })
+}
+
+/// What the desired state is made from: the stored spec, the cluster's inputs and the policy
+/// set's revision.
+fn input_hash(spec: &McpServerSpec, inputs: &Inputs, revision: u64) -> Result<String, Stop> {
     Ok(sha256_hex(&[
-        mcp.metadata.uid.as_deref().unwrap_or_default().as_bytes(),
         &serde_json::to_vec(spec).map_err(Stop::serialization)?,
-        &serde_json::to_vec(&extras.template_annotations).map_err(Stop::serialization)?,
-        &[u8::from(extras.stateless)],
+        &serde_json::to_vec(inputs).map_err(Stop::serialization)?,
         &revision.to_le_bytes(),
     ]))
 }

@@ -1,5 +1,5 @@
 //! What the controller remembers per server, in one entry: the last apply (so an unchanged
-//! server costs no render, no policy run and no write), the last reference check (so values are
+//! server costs no render, no policy run and no write, and the status reads what was applied), the last reference check (so values are
 //! read only when a referenced object changed) and the retry backoff. All of it can be lost at
 //! any time: after a restart every server is applied once and converges again.
 
@@ -8,13 +8,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::core::PartialObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::runtime::k8s_deployment::Applied;
+use crate::desired::fingerprint;
 use crate::runtime::references::{Checked, Seen};
+
+use super::apply::Applied;
 
 /// First retry of a failed reconcile.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -24,27 +23,26 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// What the last successful apply of a server was made from and left behind.
 #[derive(Clone, Debug)]
 pub struct LastApply {
-    /// Hash of the manifests applied (after the policies).
+    /// Hash of the objects applied (after the policies).
     pub desired: String,
-    /// Hash of what they were made from (server, pod-template inputs, policy revision);
-    /// `None` when the policies may answer differently for the same input.
+    /// Hash of what they were made from (server, cluster inputs, policy revision); `None`
+    /// when the policies may answer differently for the same input.
     pub input: Option<String>,
+    /// Where clients reach the server, as the applied Service makes it.
+    pub endpoint: Option<String>,
+    /// Port and path of the MCP endpoint on the applied Service.
+    pub http: Option<(u16, String)>,
     pub left: Applied,
 }
 
 impl LastApply {
-    /// Whether the cluster still holds what this apply left (nobody changed or deleted it).
-    pub fn intact(
-        &self,
-        deployment: Option<&Deployment>,
-        service: Option<&PartialObjectMeta<Service>>,
-        policy: Option<&PartialObjectMeta<NetworkPolicy>>,
-    ) -> bool {
-        deployment.and_then(|d| d.metadata.generation) == self.left.deployment_generation
-            && service.and_then(|s| s.metadata.resource_version.clone())
-                == self.left.service_version
-            && policy.and_then(|p| p.metadata.resource_version.clone())
-                == self.left.network_policy_version
+    /// Whether the cluster still holds what this apply left (nobody changed or deleted it):
+    /// `cached` gives the cached metadata of an object by kind and name.
+    pub fn intact(&self, cached: impl Fn(&str, &str) -> Option<ObjectMeta>) -> bool {
+        self.left
+            .objects
+            .iter()
+            .all(|o| cached(&o.kind, &o.name).is_some_and(|m| fingerprint(&m) == o.fingerprint))
     }
 }
 
@@ -74,18 +72,6 @@ impl Memos {
 
     pub fn applied(&self, name: &str, last: LastApply) {
         self.with(name, |e| e.applied = Some(last));
-    }
-
-    /// The node port the last apply read (for `status.nodeEndpoint`).
-    pub fn node_port(&self, name: &str) -> Option<i32> {
-        self.with(name, |e| e.applied.as_ref()?.left.node_port)
-            .flatten()
-    }
-
-    /// The ClusterIP of the server's Service, as the last apply read it (the probe's target).
-    pub fn cluster_ip(&self, name: &str) -> Option<String> {
-        self.with(name, |e| e.applied.as_ref()?.left.cluster_ip.clone())
-            .flatten()
     }
 
     /// The last reference check, if it was made from `seen`.

@@ -3,20 +3,13 @@
 //! references (must exist, their data's hash rolls the pods on rotation), the pod-template
 //! inputs from the cluster and the live objects the last apply left.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::ResourceExt;
-use kube::core::PartialObjectMeta;
+use kube::{Resource, ResourceExt};
 
 use crate::crd::McpServerSpec;
-use crate::render::Extras;
-use crate::render::labels::{
-    OWNER_ANNOTATION, RESTARTED_AT_ANNOTATION, SECRET_REVISION_ANNOTATION,
-};
+use crate::desired::Inputs;
+use crate::render::labels::RESTARTED_AT_ANNOTATION;
 use crate::runtime::references::{self as refs, Checked, Kind, Seen};
 use crate::schema::SchemaKind;
 
@@ -45,75 +38,72 @@ pub fn validate(spec: &McpServerSpec) -> Result<(), Stop> {
 
 /// What a reconcile works from after observing.
 pub struct Observed {
-    /// Pod-template annotations from the cluster (owner, restart marker, Secret revision,
-    /// references hash).
-    pub extras: Extras,
+    /// The cluster's part of the desired state (owner, restart marker, Secret revision,
+    /// references hash, era).
+    pub inputs: Inputs,
     /// Whether the references must be checked again later (the server has some).
     pub recheck: bool,
-    pub deployment: Option<Arc<Deployment>>,
-    pub service: Option<Arc<PartialObjectMeta<Service>>>,
-    pub network_policy: Option<Arc<PartialObjectMeta<NetworkPolicy>>>,
+    /// Whether the server's Deployment is in the cache (a legacy bare Pod is migrated first).
+    pub has_deployment: bool,
     /// The last apply, if the cluster still holds what it left.
     pub intact: Option<LastApply>,
 }
 
 pub async fn observe(ctx: &Context, server: &Server<'_>) -> Result<Observed, Stop> {
-    let mut extras = extras(ctx, server);
     let mut recheck = false;
-    match check_references(ctx, server).await? {
+    let references_hash = match check_references(ctx, server).await? {
         // No references: nothing to check again later.
-        Checked::Resolved(None) => {}
+        Checked::Resolved(None) => None,
         Checked::Resolved(Some(hash)) => {
             recheck = true;
-            extras
-                .template_annotations
-                .insert(refs::REFERENCES_HASH_ANNOTATION.into(), hash);
+            Some(hash)
         }
         Checked::Missing(missing) => return Err(Stop::Rejected(Rejection::missing(&missing))),
         // The Secret watch triggers the next reconcile; the requeue is only a backstop.
         Checked::Unseen => return Err(Stop::Wait(UNSEEN_RETRY)),
-    }
-    let names = server.names;
-    let deployment = ctx.caches.deployments.get(&ctx.here(&names.deployment));
-    let service = ctx.caches.services.get(&ctx.here(&names.service));
-    let network_policy = ctx
+    };
+    let has_deployment = ctx
         .caches
-        .network_policies
-        .get(&ctx.here(&names.deployment));
-    let intact = ctx.memos.last_apply(server.name).filter(|m| {
-        m.intact(
-            deployment.as_deref(),
-            service.as_deref(),
-            network_policy.as_deref(),
-        )
-    });
+        .meta("Deployment", &ctx.namespace, &server.names.deployment)
+        .is_some();
+    let intact = ctx
+        .memos
+        .last_apply(server.name)
+        .filter(|m| m.intact(|kind, name| ctx.caches.meta(kind, &ctx.namespace, name)));
     Ok(Observed {
-        extras,
+        inputs: inputs(ctx, server, references_hash),
         recheck,
-        deployment,
-        service,
-        network_policy,
+        has_deployment,
         intact,
     })
 }
 
-/// What rendering takes from the cluster: pod-template annotations (the server's own Secret's
-/// revision, so a rotation rolls the pods; the restart marker; the owner for Pod events) and
-/// whether the MCP probe found the server stateless (its Service's session affinity).
-fn extras(ctx: &Context, server: &Server<'_>) -> Extras {
-    let mut extras = Extras::default();
-    let annotations = &mut extras.template_annotations;
-    annotations.insert(OWNER_ANNOTATION.into(), server.mcp.name_any());
-    if let Some(at) = server.mcp.annotations().get(RESTARTED_AT_ANNOTATION) {
-        annotations.insert(RESTARTED_AT_ANNOTATION.into(), at.clone());
+/// What the desired state takes from the cluster: the McpServer as owner, the restart marker,
+/// the server's own Secret's revision (so a rotation rolls the pods), the references' hash and
+/// whether the MCP probe found the server stateless (its Service's session affinity; the
+/// status's era until this term's probe answered).
+fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -> Inputs {
+    let own = ctx.caches.secrets.get(&ctx.here(&server.names.secret));
+    let era = ctx
+        .readiness
+        .era(server.name)
+        .map(|e| e.as_str().to_string())
+        .or_else(|| {
+            let status = server.mcp.status.as_ref()?;
+            Some(status.mcp.as_ref()?.era.clone())
+        });
+    Inputs {
+        server_name: Some(server.name.to_string()),
+        owner: server.mcp.controller_owner_ref(&()),
+        restarted_at: server
+            .mcp
+            .annotations()
+            .get(RESTARTED_AT_ANNOTATION)
+            .cloned(),
+        secret_revision: own.and_then(|s| refs::own_secret_revision(&s.metadata)),
+        references_hash,
+        stateless: era.as_deref() == Some(crate::runtime::mcp_probe::Era::Modern.as_str()),
     }
-    let secret = ctx.caches.secrets.get(&ctx.here(&server.names.secret));
-    if let Some(rv) = secret.and_then(|s| s.metadata.resource_version.clone()) {
-        annotations.insert(SECRET_REVISION_ANNOTATION.into(), format!("rv-{rv}"));
-    }
-    extras.stateless =
-        ctx.readiness.era(server.name) == Some(crate::runtime::mcp_probe::Era::Modern);
-    extras
 }
 
 /// Checks a server's references, reading their values only when a referenced object's

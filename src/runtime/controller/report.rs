@@ -1,5 +1,6 @@
-//! The report step: the status computed from the caches (the Deployment, the Pods, the MCP
-//! probe) and written, with the controller's field manager, only when it changed.
+//! The report step: the status computed from what the last apply applied (endpoint, Service
+//! address), the caches (the Deployment, the Pods) and the MCP probe, and written with the
+//! controller's field manager only when it changed.
 
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use tracing::info;
 
 use crate::crd::{McpServer, McpServerStatus};
 use crate::render::labels;
-use crate::runtime::k8s_deployment::yaml_safe;
 use crate::runtime::mcp_readiness::Serving;
+use crate::runtime::ssa::yaml_safe;
 use crate::runtime::status::{self, Acceptance, Observed};
 use crate::runtime::{CONTROLLER_MANAGER, Error};
 
@@ -29,13 +30,19 @@ pub async fn report(
 ) -> Result<Option<Duration>, Error> {
     let (spec, names) = (server.spec, server.names);
     let deployment = ctx.caches.deployments.get(&ctx.here(&names.deployment));
-    let endpoint = crate::render::service::endpoint(spec, names, &ctx.render);
-    let node_endpoint = node_endpoint(ctx, server);
+    let last = ctx.memos.last_apply(server.name);
+    let endpoint = last.as_ref().and_then(|l| l.endpoint.clone());
+    let http = last.as_ref().and_then(|l| l.http.clone());
+    let node_endpoint = last.as_ref().and_then(|l| {
+        let (host, port) = (ctx.node_host.as_deref()?, l.left.node_port?);
+        Some(url(host, port, &l.http.as_ref()?.1))
+    });
     // A control plane given a node host reaches its servers there (it is outside the cluster);
     // else the probe goes to the Service's ClusterIP: no cluster DNS needed (the local cluster
     // has none), while clients are given the DNS name.
-    let cluster_ip = ctx.memos.cluster_ip(server.name).and_then(|ip| {
-        crate::render::service::endpoint_at(spec, &ctx.render, &ip, service_port(spec, ctx)?)
+    let cluster_ip = last.as_ref().and_then(|l| {
+        let ((port, path), ip) = (l.http.as_ref()?, l.left.cluster_ip.as_deref()?);
+        Some(url(ip, i32::from(*port), path))
     });
     let probed = node_endpoint
         .clone()
@@ -65,9 +72,7 @@ pub async fn report(
         endpoint,
         node_endpoint,
         deployment_name: names.deployment.clone(),
-        service_name: crate::render::service::serving(spec, &ctx.render)
-            .http()
-            .map(|_| names.service.clone()),
+        service_name: http.map(|_| names.service.clone()),
         secret_name: has_secret.then(|| names.secret.clone()),
         apply_error,
         mcp,
@@ -79,19 +84,13 @@ pub async fn report(
     Ok(next_probe)
 }
 
-/// The port the Service exposes the MCP endpoint on.
-fn service_port(spec: &crate::crd::McpServerSpec, ctx: &Context) -> Option<i32> {
-    crate::render::service::serving(spec, &ctx.render)
-        .http()
-        .map(|(port, _)| i32::from(port))
-}
-
-/// The NodePort URL, when Services are NodePorts and a node host is set (`ctx.node_host`) (the port is the one
-/// the API server allocated: the last apply read it).
-fn node_endpoint(ctx: &Context, server: &Server<'_>) -> Option<String> {
-    let host = ctx.node_host.as_deref()?;
-    let port = ctx.memos.node_port(server.name)?;
-    crate::render::service::endpoint_at(server.spec, &ctx.render, host, port)
+/// `http://<host>:<port><path>`, an IPv6 address in brackets.
+fn url(host: &str, port: i32, path: &str) -> String {
+    if host.contains(':') {
+        format!("http://[{host}]:{port}{path}")
+    } else {
+        format!("http://{host}:{port}{path}")
+    }
 }
 
 /// Whether and where the server can be probed over MCP now.

@@ -10,7 +10,8 @@ use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::core::PartialObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -36,6 +37,68 @@ pub struct Caches {
     /// whether a server's references changed since they were last read.
     pub referable_secrets: Store<PartialObjectMeta<Secret>>,
     pub referable_config_maps: Store<PartialObjectMeta<ConfigMap>>,
+}
+
+/// The kinds the controller applies (and prunes): a server's desired state holds only these.
+pub fn owned_kinds() -> [ApiResource; 3] {
+    [
+        ApiResource::erase::<Deployment>(&()),
+        ApiResource::erase::<Service>(&()),
+        ApiResource::erase::<NetworkPolicy>(&()),
+    ]
+}
+
+impl Caches {
+    /// The cached metadata of the managed object `kind`/`name` in `ns` (a kind of
+    /// [`owned_kinds`]; `None` for any other).
+    pub fn meta(&self, kind: &str, ns: &str, name: &str) -> Option<ObjectMeta> {
+        match kind {
+            "Deployment" => cached(&self.deployments, ns, name),
+            "Service" => cached(&self.services, ns, name),
+            "NetworkPolicy" => cached(&self.network_policies, ns, name),
+            _ => None,
+        }
+    }
+
+    /// Names of the cached objects of `kind` in `ns` whose controlling owner has `uid`.
+    pub fn owned(&self, kind: &str, ns: &str, uid: &str) -> Vec<String> {
+        match kind {
+            "Deployment" => owned_by(&self.deployments, ns, uid),
+            "Service" => owned_by(&self.services, ns, uid),
+            "NetworkPolicy" => owned_by(&self.network_policies, ns, uid),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn cached<K>(store: &Store<K>, ns: &str, name: &str) -> Option<ObjectMeta>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    store
+        .get(&ObjectRef::new(name).within(ns))
+        .map(|o| o.meta().clone())
+}
+
+fn owned_by<K>(store: &Store<K>, ns: &str, uid: &str) -> Vec<String>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let controlled = |m: &ObjectMeta| {
+        m.namespace.as_deref() == Some(ns)
+            && m.owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.controller == Some(true))
+    };
+    store
+        .state()
+        .iter()
+        .filter(|o| controlled(o.meta()))
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
 }
 
 /// The triggers, to be handed to the controller (each drives its cache).
