@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use http_body_util::BodyExt;
-use mcp_runtime::plugin::build::{BuildOptions, build};
-use mcp_runtime::plugin::testing::bench;
+use mcp_runtime::plugin::tools::build::{BuildOptions, build};
+use mcp_runtime::plugin::tools::testing::bench;
 use mcp_runtime::plugin::{LoadedPlugin, PluginSet};
 use tower::ServiceExt;
 
@@ -33,8 +33,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&set)?;
     // A cache of its own, so "cold compile" is really cold (the toolchains stay where they are).
     let (qjs, py) = (
-        mcp_runtime::plugin::build::qjs().map_err(anyhow::Error::msg)?,
-        mcp_runtime::plugin::build::py().map_err(anyhow::Error::msg)?,
+        mcp_runtime::plugin::tools::build::qjs().map_err(anyhow::Error::msg)?,
+        mcp_runtime::plugin::tools::build::py().map_err(anyhow::Error::msg)?,
     );
     let cache = set.join(".cache");
     // SAFETY: set before any other thread reads the environment.

@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod config;
 pub mod crd;
 pub mod desired;
+pub mod health;
 pub mod input;
 pub mod mcp;
 pub mod metrics;

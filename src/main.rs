@@ -397,7 +397,7 @@ fn print_report(report: &mcp_runtime::plugin::ChainReport) {
 }
 
 fn plugin_command(command: PluginCommand) -> Result<(), Failure> {
-    use mcp_runtime::plugin::{build, testing};
+    use mcp_runtime::plugin::tools::{build, testing};
     match command {
         PluginCommand::Build { dir, keep_wasi } => {
             let options = build::BuildOptions {

@@ -60,7 +60,7 @@ pub struct Metrics {
     /// Failed pods (evicted, node shutdown) deleted by the reaper.
     pub failed_pods_reaped: Counter,
     /// Whether the Kubernetes API server is reachable (drives the two metrics above).
-    pub kubernetes: crate::runtime::health::ApiHealth,
+    pub kubernetes: crate::health::ApiHealth,
     /// Tasks a leader started that are still running (controller, pruning, reaper, probes):
     /// 0 on a standby, the same after any number of lost and regained Leases.
     pub leader_tasks: Gauge,
@@ -172,7 +172,7 @@ impl Metrics {
             plugin_failures,
             mcp_probes,
             failed_pods_reaped,
-            kubernetes: crate::runtime::health::ApiHealth::new(
+            kubernetes: crate::health::ApiHealth::new(
                 kubernetes_api_reachable.clone(),
                 kubernetes_api_errors.clone(),
             ),

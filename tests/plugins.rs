@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mcp_runtime::plugin::build::BuildOptions;
 use mcp_runtime::plugin::deadline::Cut;
-use mcp_runtime::plugin::testing::{run_fixtures, run_once};
+use mcp_runtime::plugin::tools::build::BuildOptions;
+use mcp_runtime::plugin::tools::testing::{run_fixtures, run_once};
 use mcp_runtime::plugin::{Chain, LoadedPlugin, PluginErrorKind};
 use mcp_runtime::render::RenderContext;
 use serde_json::json;

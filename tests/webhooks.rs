@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::routing::post;
 use mcp_runtime::plugin::deadline::Cut;
-use mcp_runtime::plugin::testing::run_once;
+use mcp_runtime::plugin::tools::testing::run_once;
 use mcp_runtime::plugin::{Chain, ChainError, LoadedPlugin, PluginErrorKind};
 use mcp_runtime::render::RenderContext;
 use serde_json::{Value, json};

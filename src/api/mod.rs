@@ -66,7 +66,7 @@ pub struct AppState {
     pub render: RenderContext,
     pub plugins: Arc<PluginSet>,
     /// Whether the Kubernetes API server is reachable, from the McpServer watch.
-    pub kubernetes: crate::runtime::health::ApiHealth,
+    pub kubernetes: crate::health::ApiHealth,
 }
 
 impl AppState {

@@ -1,4 +1,7 @@
-//! The WebAssembly policy layer: the only module that touches wasmtime.
+//! The WebAssembly policy layer: the host that runs plugins ([`host`]: components in wasmtime,
+//! the only code that touches it, and webhooks beside them), chains of them ([`chain`]), the
+//! loaded set ([`set`]) and the contract the controller calls ([`policy`]). The policy
+//! developer's tools (`plugin build|test|bench`) are apart, in [`tools`].
 //!
 //! Plugins are components built against `plugins/wit` (`mcp-runtime:plugin@0.1.0`). The host
 //! links no WASI at all (a plugin importing any interface but ours is refused at load, naming
@@ -9,7 +12,6 @@
 //! from one server to the next. Compiled components are cached on disk, keyed by digest and
 //! engine, so a restart loads without compiling.
 
-pub mod build;
 pub mod chain;
 pub mod deadline;
 pub mod engine;
@@ -18,8 +20,7 @@ pub mod manifest;
 pub mod policy;
 pub mod scope;
 pub mod set;
-pub mod testing;
-pub mod webhook;
+pub mod tools;
 
 pub use chain::{Chain, ChainError, ChainReport, PluginPatch};
 pub use host::{LoadedPlugin, PluginError, PluginErrorKind};

@@ -8,7 +8,6 @@
 
 pub mod client;
 pub mod controller;
-pub mod health;
 pub mod k8s_deployment;
 pub mod leader;
 pub mod manager;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mcp_runtime::plugin::build::{BuildOptions, build};
+use mcp_runtime::plugin::tools::build::{BuildOptions, build};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

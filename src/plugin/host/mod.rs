@@ -5,6 +5,7 @@ mod error;
 mod load;
 mod sandbox;
 mod warm;
+pub mod webhook;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,13 +16,13 @@ use wasmtime::{Engine, Store, Trap};
 use super::deadline::Deadline;
 use super::engine::{self, Source};
 use super::manifest::{Hook, PluginManifest};
-use super::webhook::{self, Webhook};
 pub use error::{PluginError, PluginErrorKind};
 use sandbox::bindings::{Policy, PolicyPre};
 pub use sandbox::{Context, Level, Violation, WitHook};
 use sandbox::{State, fresh_store};
 use warm::Warm;
 pub use warm::warm_instances;
+use webhook::Webhook;
 
 /// A plugin ready to be called: manifest, backend, and how it was loaded.
 pub struct LoadedPlugin {

@@ -10,8 +10,8 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::chain::Chain;
-use super::host::LoadedPlugin;
+use crate::plugin::chain::Chain;
+use crate::plugin::host::LoadedPlugin;
 use crate::render::{RenderContext, ServerNames, parse_document, render, secret};
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +62,7 @@ pub fn run_once(
     chain: &Chain,
     doc: &Value,
     ctx: &RenderContext,
-) -> Result<(crate::render::Manifests, super::ChainReport), String> {
+) -> Result<(crate::render::Manifests, crate::plugin::ChainReport), String> {
     let spec = parse_document(doc).map_err(|e| format!("fixture server is invalid: {e}"))?;
     let mut manifests = render(&spec, ctx).map_err(|e| e.to_string())?;
     let names = ServerNames::new(&spec.name).ok_or("no name")?;
@@ -258,10 +258,10 @@ pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
     let mut loaded = Vec::new();
     for d in dirs {
         let p = LoadedPlugin::load(&d).map_err(|e| e.to_string())?;
-        let hook = if p.manifest.handles(super::Hook::MutateDeployment) {
-            super::Hook::MutateDeployment
+        let hook = if p.manifest.handles(crate::plugin::Hook::MutateDeployment) {
+            crate::plugin::Hook::MutateDeployment
         } else {
-            super::Hook::MutateService
+            crate::plugin::Hook::MutateService
         };
         let measure = |p: &LoadedPlugin, spaced: bool| {
             let mut times = Vec::with_capacity(n);
@@ -289,9 +289,9 @@ pub fn bench(dir: &Path, n: usize) -> Result<BenchReport, String> {
             plugin: p.id().to_string(),
             load_ms: p.load_time.as_secs_f64() * 1e3,
             loaded_from: match p.source {
-                super::engine::Source::Cache => "cache",
-                super::engine::Source::Compiled => "compiled",
-                super::engine::Source::Remote => "webhook",
+                crate::plugin::engine::Source::Cache => "cache",
+                crate::plugin::engine::Source::Compiled => "compiled",
+                crate::plugin::engine::Source::Remote => "webhook",
             },
             fresh_call_p50_us: percentile(&times, 0.5),
             fresh_call_p99_us: percentile(&times, 0.99),

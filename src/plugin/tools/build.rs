@@ -96,7 +96,8 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, String> {
     let wit_dir = match &options.wit_dir {
         Some(d) => std::path::absolute(d).map_err(|e| format!("{}: {e}", d.display()))?,
         None => {
-            std::fs::write(wit_tmp.join("plugin.wit"), super::WIT).map_err(|e| e.to_string())?;
+            std::fs::write(wit_tmp.join("plugin.wit"), crate::plugin::WIT)
+                .map_err(|e| e.to_string())?;
             wit_tmp.clone()
         }
     };

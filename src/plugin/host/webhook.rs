@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::deadline::Deadline;
-use super::host::PluginErrorKind;
+use super::PluginErrorKind;
+use crate::plugin::deadline::Deadline;
 
 pub struct Webhook {
     url: String,
