@@ -22,8 +22,8 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use mcp_runtime::api::store::McpServerRuntimeManager;
 use mcp_runtime::render::{RenderContext, render_document};
-use mcp_runtime::runtime::manager::McpServerRuntimeManager;
 use serde_json::{Value, json};
 
 fn env_num(name: &str, default: u64) -> u64 {

@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use mcp_runtime::api::store::McpServerRuntimeManager;
 use mcp_runtime::crd::McpServer;
-use mcp_runtime::runtime::manager::McpServerRuntimeManager;
 use serde_json::{Value, json};
 
 const EVERYTHING: &str = "localhost/mcp-everything:2026.8.31";

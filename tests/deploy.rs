@@ -165,10 +165,8 @@ async fn the_base_installs_and_grants_least_privilege() {
         )
         .await
     });
-    let manager = mcp_runtime::runtime::manager::McpServerRuntimeManager::new(
-        sa_client.clone(),
-        "mcp-runtime",
-    );
+    let manager =
+        mcp_runtime::api::store::McpServerRuntimeManager::new(sa_client.clone(), "mcp-runtime");
     // Existing objects the server refers to (made by the admin, as a platform team would): the
     // controller must read and watch them with its own rights.
     let (ok, out) = run(&[

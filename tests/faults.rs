@@ -23,9 +23,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
+use mcp_runtime::api::store::McpServerRuntimeManager;
 use mcp_runtime::crd::McpServer;
 use mcp_runtime::crd::resource::Phase;
-use mcp_runtime::runtime::manager::McpServerRuntimeManager;
 use serde_json::{Value, json};
 
 const MANAGED: &str = "app.kubernetes.io/managed-by=mcp-runtime";

@@ -34,7 +34,7 @@ async fn the_controller_applies_and_enforces_policies() {
         .await
     });
     let manager =
-        mcp_runtime::runtime::manager::McpServerRuntimeManager::new(ns.client.clone(), &ns.name);
+        mcp_runtime::api::store::McpServerRuntimeManager::new(ns.client.clone(), &ns.name);
     manager
         .create(&json!({"name": "good", "image": "ghcr.io/acme/good:1"}))
         .await
@@ -137,6 +137,8 @@ fn first_difference(
             let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
             match l.get(k) {
                 Some(lv) => first_difference(v, lv, &here),
+                // The API server leaves out fields at their zero value (`omitempty`).
+                None if is_zero(v) => None,
                 None => Some(format!("{here}: the preview has {v}, the cluster nothing")),
             }
         }),
@@ -149,6 +151,19 @@ fn first_difference(
         _ => Some(format!(
             "{at}: the preview has {preview}, the cluster {live}"
         )),
+    }
+}
+
+/// `false`, `0`, `""`, `[]` or `{}`: what Kubernetes' JSON leaves out.
+fn is_zero(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Null => true,
     }
 }
 

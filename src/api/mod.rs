@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod preview;
 pub mod problem;
 pub mod routes;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,11 +23,11 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
+use crate::api::store::McpServerRuntimeManager;
 use crate::crd::McpServer;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::plugin::PluginSet;
 use crate::render::RenderContext;
-use crate::runtime::manager::McpServerRuntimeManager;
 
 pub use auth::Tokens;
 

@@ -53,7 +53,8 @@ async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<Inputs> {
     let namespace = &state.render.namespace;
     let existing = cached(state, &names.slug);
     let (stored, env_secret, _) = secret::split(spec, &names, namespace);
-    let own = match refs::refers_to(&stored, Kind::Secret, &names.secret) {
+    // The own Secret is owned by the McpServer: a server not in the cluster has none to read.
+    let own = match existing.is_some() && refs::refers_to(&stored, Kind::Secret, &names.secret) {
         true => own_secret(state, &names.secret).await?,
         false => None,
     };

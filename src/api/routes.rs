@@ -20,11 +20,11 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::Problem;
+use crate::api::store::Precondition;
 use crate::crd::McpServer;
 use crate::crd::resource::DOCUMENT_VERSION_PREFIX;
 use crate::metrics::PhaseLabels;
 use crate::render::ServerNames;
-use crate::runtime::manager::Precondition;
 
 type Result<T> = std::result::Result<T, Problem>;
 

@@ -1,16 +1,14 @@
-//! Everything that talks to the Kubernetes API server: the controller that reconciles
+//! What the controller does against the Kubernetes API server: the controller that reconciles
 //! `McpServer`s into their desired state ([`controller`]), one server's objects in the cluster
-//! ([`k8s_deployment::K8sDeployment`]: one apply path for every kind), the manager the HTTP API
-//! calls
-//! ([`manager::McpServerRuntimeManager`]), leader election and the derivation of status, with
-//! the MCP-level readiness probe ([`mcp_probe`]) and its schedule ([`mcp_readiness`]), and the
-//! reaper of failed pods ([`reaper`]).
+//! ([`k8s_deployment::K8sDeployment`]: one apply path for every kind), leader election
+//! ([`leader`]), the derivation of status ([`status`]), the MCP-level readiness probe
+//! ([`mcp_probe`]) and its schedule ([`mcp_readiness`]), references ([`references`]) and the
+//! reaper of failed pods ([`reaper`]). The API's writer is the API's own (`api::store`).
 
 pub mod client;
 pub mod controller;
 pub mod k8s_deployment;
 pub mod leader;
-pub mod manager;
 pub mod mcp_probe;
 pub mod mcp_readiness;
 pub mod reaper;

@@ -209,7 +209,7 @@ where
 /// A controller (and manager) running in-process for one test namespace, stopped on drop.
 pub struct Runtime {
     pub ns: TestNamespace,
-    pub manager: mcp_runtime::runtime::manager::McpServerRuntimeManager,
+    pub manager: mcp_runtime::api::store::McpServerRuntimeManager,
     pub config: mcp_runtime::config::RuntimeConfig,
     policies: std::sync::Arc<dyn mcp_runtime::plugin::PolicyChain>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -278,10 +278,8 @@ impl Runtime {
         let mut config = runtime_config(&ns.name);
         change(&mut config);
         install_crd(&ns.client).await;
-        let manager = mcp_runtime::runtime::manager::McpServerRuntimeManager::new(
-            ns.client.clone(),
-            &ns.name,
-        );
+        let manager =
+            mcp_runtime::api::store::McpServerRuntimeManager::new(ns.client.clone(), &ns.name);
         let mut rt = Runtime {
             ns,
             manager,

@@ -18,8 +18,6 @@ use super::observe::Observed;
 use super::watches::owned_kinds;
 use super::{Context, Server, Stop, sha256_hex};
 
-pub use crate::runtime::k8s_deployment::Applied;
-
 /// How soon a server whose legacy bare Pod is going away is looked at again (that Pod carries
 /// none of our labels, so no watch event announces it is gone).
 const MIGRATION_POLL: Duration = Duration::from_secs(2);

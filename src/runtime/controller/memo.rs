@@ -11,9 +11,8 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::desired::fingerprint;
+use crate::runtime::k8s_deployment::Applied;
 use crate::runtime::references::{Checked, Seen};
-
-use super::apply::Applied;
 
 /// First retry of a failed reconcile.
 const FIRST_RETRY: Duration = Duration::from_secs(1);

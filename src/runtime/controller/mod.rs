@@ -1,8 +1,10 @@
-//! The controller: each `McpServer` is reconciled into its Deployment, Service and
-//! NetworkPolicy in named steps, one file each: [`observe`] (validate, references, live
-//! objects) → [`build`] (render + policies) → [`apply`] (migrate + server-side apply) →
-//! [`report`] (status). A step that refuses the server returns a typed [`Rejection`]; one match
-//! in [`reconcile_server`] turns it into a status and an action.
+//! The controller: each `McpServer` is reconciled into its desired state (Deployment, Service,
+//! NetworkPolicy) in named steps, one file each: [`observe`] (validate, references, the
+//! cluster's inputs, whether the last apply is intact) → [`build`] ([`crate::desired::build`],
+//! the builder the previews use too) → [`apply`] (migrate, one server-side apply path for every
+//! kind, prune) → [`report`] (status, from what was applied). A step that refuses the server
+//! returns a typed [`Rejection`]; one match in [`reconcile_server`] turns it into a status and
+//! an action.
 //!
 //! One watch per kind for all servers ([`watches`]) feeds both the triggers and the caches the
 //! status is computed from: no polling, and an idle fleet makes no requests (MCP probes talk to

@@ -1,5 +1,5 @@
-//! `McpServerRuntimeManager`: the entry point the CLI and the HTTP API use to create, update,
-//! start, stop, restart and remove servers, and to read their status and logs.
+//! The API's writer, `McpServerRuntimeManager` (the seed's runtime manager): creates, updates,
+//! starts, stops, restarts and removes servers, and reads their status and logs.
 //!
 //! It keeps no state: every operation is a change to an `McpServer` resource (starting and
 //! stopping are spec changes, restarting is an annotation) that the controller then
@@ -19,8 +19,8 @@ use crate::render::deployment::CONTAINER;
 use crate::render::labels::{self, RESTARTED_AT_ANNOTATION};
 use crate::render::{RenderError, ServerNames, parse_document, secret};
 
-use super::ssa::with_kind;
-use super::{API_MANAGER, Error, Result, merge_params};
+use crate::runtime::ssa::with_kind;
+use crate::runtime::{API_MANAGER, Error, Result, merge_params};
 
 /// How often an update is tried when only status writes stand in its way.
 const UPDATE_ATTEMPTS: usize = 8;
