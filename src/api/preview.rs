@@ -37,18 +37,22 @@ pub async fn render(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
     let spec = parse_document(&json_body(body)?)?;
-    let inputs = inputs(&state, &spec).await?;
+    let (inputs, missing) = inputs(&state, &spec).await?;
     let (policies, ctx) = (state.plugins.clone(), state.render.clone());
     let built = tokio::task::spawn_blocking(move || {
         desired::build(&spec, &inputs, &ctx, policies.as_ref())
     })
     .await
     .map_err(internal)?;
-    Ok(Json(answer(&built.map_err(problem)?)))
+    let mut answer = answer(&built.map_err(problem)?);
+    answer["missingReferences"] = json!(missing);
+    Ok(Json(answer))
 }
 
-/// The facts the controller would observe for this document's server.
-async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<Inputs> {
+/// The facts the controller would observe for this document's server, and the references it
+/// would find missing (it then applies nothing until they exist: `MissingReference`; the
+/// preview still shows what it would apply then, without the references' hash).
+async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<(Inputs, Vec<String>)> {
     let names = ServerNames::new(&spec.name).ok_or(RenderError::Name)?;
     let namespace = &state.render.namespace;
     let existing = cached(state, &names.slug);
@@ -66,15 +70,15 @@ async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<Inputs> {
     let checked = refs::check(&state.client, namespace, &stored, own_secret)
         .await
         .map_err(crate::runtime::Error::from)?;
-    let references_hash = match checked {
-        Checked::Resolved(hash) => hash,
-        Checked::Missing(missing) => return Err(missing_reference(&missing)),
-        Checked::Unseen => None,
+    let (references_hash, missing) = match checked {
+        Checked::Resolved(hash) => (hash, Vec::new()),
+        Checked::Missing(missing) => (None, missing),
+        Checked::Unseen => (None, Vec::new()),
     };
     let era = existing
         .as_ref()
         .and_then(|m| m.status.as_ref()?.mcp.as_ref().map(|i| i.era.clone()));
-    Ok(Inputs {
+    let inputs = Inputs {
         server_name: Some(names.slug.clone()),
         owner: existing.as_ref().and_then(|m| m.controller_owner_ref(&())),
         restarted_at: existing
@@ -83,7 +87,8 @@ async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<Inputs> {
         secret_revision,
         references_hash,
         stateless: era.as_deref() == Some(Era::Modern.as_str()),
-    })
+    };
+    Ok((inputs, missing))
 }
 
 /// The metadata of the server's own Secret (managed fields included), if it exists.
@@ -108,15 +113,6 @@ fn secret_revision(spec: &McpServerSpec, own: Option<&ObjectMeta>) -> Option<Str
         _ if data.is_empty() => None,
         _ => Some(PENDING_REVISION.into()),
     }
-}
-
-fn missing_reference(missing: &[String]) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "missing-reference",
-        "A referenced object is missing",
-        format!("missing: {}", missing.join(", ")),
-    )
 }
 
 fn problem(e: BuildError) -> Problem {
