@@ -9,7 +9,15 @@
 //! 3. Requests the control plane makes while the fleet is idle, from the API server's own
 //!    `apiserver_request_total` (non-watch requests on the kinds it touches).
 //!
-//! `cargo bench --bench fleet` (N = 1000); `MCP_RUNTIME_BENCH_SERVERS`, `MCP_RUNTIME_BENCH_IDLE_SECONDS`.
+//! 4. The API server's own load in each phase: CPU seconds of kube-apiserver and etcd per
+//!    second of wall time (cores used; this machine has 2), which says whether the API server
+//!    is the ceiling.
+//! 5. Memory per server: the same `serve` at 0 servers, at N and, after more are created, at
+//!    `MCP_RUNTIME_BENCH_SCALE_SERVERS` (default 5000; 0 skips that phase).
+//!
+//! `cargo bench --bench fleet` (N = 1000); `MCP_RUNTIME_BENCH_SERVERS`, `MCP_RUNTIME_BENCH_IDLE_SECONDS`,
+//! `MCP_RUNTIME_BENCH_SCALE_SERVERS`; `MCP_RUNTIME_BENCH_SERVE_ENV` (`K=V,K=V`) runs `serve` with
+//! extra environment (an allocator A/B: `MALLOC_ARENA_MAX=2`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -244,6 +252,50 @@ async fn status_load(
     )
 }
 
+/// CPU seconds used so far by every process named `comm` (kube-apiserver, etcd).
+fn cpu_seconds(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let ticks = 100.0; // USER_HZ on Linux
+    dir.flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == comm))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields after the `(comm)`: state is 3rd, utime 14th, stime 15th of the line.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (num(11) + num(12)) / ticks
+        })
+        .sum()
+}
+
+/// Cores the API server and etcd used between two readings of [`api_cpu`].
+fn cores(from: (f64, Instant), to: (f64, Instant)) -> f64 {
+    (to.0 - from.0) / to.1.duration_since(from.1).as_secs_f64().max(1e-9)
+}
+
+fn api_cpu() -> (f64, Instant) {
+    (
+        cpu_seconds("kube-apiserver") + cpu_seconds("etcd"),
+        Instant::now(),
+    )
+}
+
+/// What the servers `range` must leave, by kind in [`KINDS`] order.
+fn wanted(range: std::ops::Range<usize>, ctx: &RenderContext) -> anyhow::Result<Vec<usize>> {
+    let mut want = vec![0usize; KINDS.len()];
+    for i in range {
+        for o in render_document(&server(i), ctx)?.objects() {
+            if let Some(k) = KINDS.iter().position(|k| o["kind"] == *k) {
+                want[k] += 1;
+            }
+        }
+    }
+    Ok(want)
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |k: &str| {
@@ -256,10 +308,39 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Extra environment for `serve` from `MCP_RUNTIME_BENCH_SERVE_ENV` (`K=V,K=V`).
+fn serve_env() -> Vec<(String, String)> {
+    std::env::var("MCP_RUNTIME_BENCH_SERVE_ENV")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Creates the servers `range` through the runtime manager, 32 at a time.
+async fn create_range(
+    manager: &McpServerRuntimeManager,
+    range: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
+    let results: Vec<_> = stream::iter(range)
+        .map(|i| {
+            let m = manager.clone();
+            async move { m.create(&server(i)).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    anyhow::ensure!(failed == 0, "{failed} creates failed");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = env_num("MCP_RUNTIME_BENCH_SERVERS", 1000) as usize;
     let idle_secs = env_num("MCP_RUNTIME_BENCH_IDLE_SECONDS", 60);
+    let scale = env_num("MCP_RUNTIME_BENCH_SCALE_SERVERS", 5000) as usize;
     let kc = kubeconfig();
     let config =
         Config::from_custom_kubeconfig(Kubeconfig::read_from(&kc)?, &KubeConfigOptions::default())
@@ -286,12 +367,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut yaml = String::new();
     // What both must create, counted from the rendered manifests.
-    let mut want = vec![0usize; KINDS.len()];
+    let want = wanted(0..n, &ctx)?;
     for i in 0..n {
         for o in render_document(&server(i), &ctx)?.objects() {
-            if let Some(k) = KINDS.iter().position(|k| o["kind"] == *k) {
-                want[k] += 1;
-            }
             yaml.push_str("---\n");
             yaml.push_str(&serde_norway::to_string(&o)?);
         }
@@ -299,6 +377,7 @@ async fn main() -> anyhow::Result<()> {
     let file = std::env::temp_dir().join(format!("fleet-{stamp}.yaml"));
     std::fs::write(&file, yaml)?;
     let t = Instant::now();
+    let cpu_k = api_cpu();
     let status = tokio::process::Command::new(kubectl())
         .args([
             "--kubeconfig",
@@ -315,6 +394,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "kubectl apply failed");
     let ok = wait_counts(&client, &ns_k, &want, Duration::from_secs(600)).await;
     let kubectl_time = t.elapsed();
+    let cores_k = cores(cpu_k, api_cpu());
     anyhow::ensure!(ok, "kubectl objects incomplete");
     let _ = std::fs::remove_file(&file);
 
@@ -354,25 +434,20 @@ async fn main() -> anyhow::Result<()> {
             &token_file.display().to_string(),
         ])
         .env("RUST_LOG", "warn")
+        .envs(serve_env())
         .stdout(Stdio::null())
         .spawn()?;
     let pid = serve.id().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_zero, _) = rss_kib(pid);
     let manager = McpServerRuntimeManager::new(client.clone(), &ns_r);
     let t = Instant::now();
-    let results: Vec<_> = stream::iter(0..n)
-        .map(|i| {
-            let m = manager.clone();
-            async move { m.create(&server(i)).await }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    anyhow::ensure!(failed == 0, "{failed} creates failed");
+    let cpu_r = api_cpu();
+    create_range(&manager, 0..n).await?;
     let created = t.elapsed();
     let ok = wait_counts(&client, &ns_r, &want, Duration::from_secs(900)).await;
     let runtime_time = t.elapsed();
+    let cores_r = cores(cpu_r, api_cpu());
     anyhow::ensure!(
         ok,
         "runtime objects incomplete: {:?}",
@@ -390,6 +465,22 @@ async fn main() -> anyhow::Result<()> {
     // --- GET /v1/servers/{name}/status: 16 concurrent clients for 10 s ---
     let (rps, p50, p99, errors) = status_load(port, n, 16, Duration::from_secs(10)).await;
     let _ = std::fs::remove_file(&token_file);
+
+    // --- memory per server: more servers on the same serve ---
+    let rss_scaled = if scale > n {
+        create_range(&manager, n..scale).await?;
+        let ctx_r = RenderContext {
+            namespace: ns_r.clone(),
+            ..Default::default()
+        };
+        let want = wanted(0..scale, &ctx_r)?;
+        let ok = wait_counts(&client, &ns_r, &want, Duration::from_secs(1800)).await;
+        anyhow::ensure!(ok, "{scale} servers incomplete");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Some(rss_kib(pid).0)
+    } else {
+        None
+    };
     let mut idle: Vec<(String, f64)> = after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
@@ -408,11 +499,28 @@ async fn main() -> anyhow::Result<()> {
         runtime_time.as_secs_f64() / kubectl_time.as_secs_f64(),
         created.as_secs_f64()
     );
+    println!("| kube-apiserver + etcd CPU meanwhile (cores of 2) | {cores_k:.2} | {cores_r:.2} |");
     println!(
         "| serve resident memory, {n} servers managed | – | {:.1} MB now, {:.1} MB peak, {:.1} MB after idle |",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
         rss_idle as f64 / 1024.0
+    );
+    let per_server =
+        |from: u64, to: u64, servers: usize| (to as f64 - from as f64) / servers.max(1) as f64;
+    let scaled = match rss_scaled {
+        Some(r) => format!(
+            ", {:.1} MB at {scale} ({:.1} KiB per server from {n} to {scale})",
+            r as f64 / 1024.0,
+            per_server(rss_idle, r, scale - n)
+        ),
+        None => String::new(),
+    };
+    println!(
+        "| serve resident memory by servers managed | – | {:.1} MB at 0, {:.1} MB at {n} ({:.1} KiB per server){scaled} |",
+        rss_zero as f64 / 1024.0,
+        rss_idle as f64 / 1024.0,
+        per_server(rss_zero, rss_idle, n)
     );
     let total: f64 = idle.iter().map(|(_, d)| d).sum();
     println!(

@@ -158,6 +158,37 @@ async fn main() -> anyhow::Result<()> {
     build(&looping, &BuildOptions::default()).map_err(anyhow::Error::msg)?;
     let p = LoadedPlugin::load(&looping).map_err(|e| anyhow::anyhow!("{e}"))?;
     let manifest = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}"#;
+    let quiet = overshoots(&p, manifest)?;
+    // The same beside two threads that never sleep (this machine has 2 cores): a busy node.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let busy = overshoots(&p, manifest);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spinners.into_iter().for_each(|t| drop(t.join()));
+    let busy = busy?;
+    println!(
+        "endless loop, 50 ms deadline, stopped after it by: quiet p50 {:.2} ms, max {:.2} ms | busy (2 spinning threads) p50 {:.2} ms, max {:.2} ms (20 calls each)",
+        pct(&quiet, 0.5),
+        quiet.last().copied().unwrap_or(0.0),
+        pct(&busy, 0.5),
+        busy.last().copied().unwrap_or(0.0)
+    );
+    let _ = std::fs::remove_dir_all(&set);
+    Ok(())
+}
+
+/// How late 20 calls of the endless loop were stopped past their 50 ms deadline, sorted (ms).
+fn overshoots(p: &LoadedPlugin, manifest: &str) -> anyhow::Result<Vec<f64>> {
     let mut overshoot = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
@@ -174,11 +205,5 @@ async fn main() -> anyhow::Result<()> {
         overshoot.push(t.elapsed().as_secs_f64() * 1e3 - 50.0);
     }
     overshoot.sort_by(f64::total_cmp);
-    println!(
-        "endless loop, 50 ms deadline: stopped {:.2} ms after it (p50), {:.2} ms (max of 20)",
-        pct(&overshoot, 0.5),
-        overshoot.last().copied().unwrap_or(0.0)
-    );
-    let _ = std::fs::remove_dir_all(&set);
-    Ok(())
+    Ok(overshoot)
 }

@@ -33,6 +33,9 @@ pub struct ApiHealth {
     state: Arc<Mutex<Reachability>>,
     reachable: Gauge,
     errors: Counter,
+    /// How many outages have ended: work parked while the API server was away waits for the
+    /// next value ([`ApiHealth::returns`]).
+    returns: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl ApiHealth {
@@ -46,7 +49,13 @@ impl ApiHealth {
             })),
             reachable,
             errors,
+            returns: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Changes each time an outage ends (the API server answered again).
+    pub fn returns(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.returns.subscribe()
     }
 
     /// A request or watch event succeeded.
@@ -59,13 +68,14 @@ impl ApiHealth {
                 ..Default::default()
             };
             self.reachable.set(1);
+            self.returns.send_modify(|n| *n += 1);
         }
     }
 
     /// A request or watch failed. Errors the API server itself answered (4xx other than
     /// 401/403/429, e.g. a 409 conflict) prove it reachable and do not count as an outage.
     pub fn failed(&self, error: &(dyn std::error::Error + 'static)) {
-        if answered_by_server(error) {
+        if !is_outage(error) {
             return self.ok();
         }
         self.errors.inc();
@@ -82,6 +92,12 @@ impl ApiHealth {
     pub fn get(&self) -> Reachability {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// Whether `error` means the API server could not be reached or could not serve (no answer, a
+/// 5xx, 401/403/429), rather than an answer about the request itself (a 404, a 409, a 422).
+pub fn is_outage(error: &(dyn std::error::Error + 'static)) -> bool {
+    !answered_by_server(error)
 }
 
 fn answered_by_server(error: &(dyn std::error::Error + 'static)) -> bool {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod bridge;
 pub mod config;
+pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod health;
@@ -19,4 +20,5 @@ pub mod plugin;
 pub mod render;
 pub mod runtime;
 pub mod schema;
+pub mod term;
 pub mod yaml;

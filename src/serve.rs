@@ -11,10 +11,11 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use mcp_runtime::api::{AppState, Tokens};
 use mcp_runtime::config::{KubeconfigKind, RuntimeConfig};
+use mcp_runtime::controller;
+use mcp_runtime::controller::leader;
 use mcp_runtime::metrics::Metrics;
 use mcp_runtime::plugin::PluginSet;
-use mcp_runtime::runtime::controller;
-use mcp_runtime::runtime::{CONTROLLER_MANAGER, client, leader};
+use mcp_runtime::runtime::{CONTROLLER_MANAGER, client};
 use tracing::info;
 
 pub fn crd_yaml() -> anyhow::Result<String> {
@@ -72,13 +73,17 @@ pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Asks the API server's `/readyz` (which includes etcd) every 5 s, so an outage shows in
-/// metrics and status even when no watch event or reconcile happens to fail. 12 small requests
-/// a minute, the price of knowing.
+/// metrics and status even when no watch event or reconcile happens to fail: 12 small requests
+/// a minute, the price of knowing. During an outage it asks every second, so that the work
+/// parked meanwhile resumes within a second of the return (`controller::parked`).
 async fn probe_api_server(client: Client, metrics: Arc<Metrics>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        let every = if metrics.kubernetes.get().reachable {
+            5
+        } else {
+            1
+        };
+        tokio::time::sleep(Duration::from_secs(every)).await;
         let request = match axum::http::Request::get("/readyz").body(Vec::new()) {
             Ok(r) => r,
             Err(_) => return,

@@ -141,7 +141,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[test]
 fn the_probe_reads_server_info_capabilities_and_the_tool_list() {
-    use mcp_runtime::runtime::mcp_probe::probe;
+    use mcp_runtime::mcp::probe::probe;
     let b = Bridge::start(&[]);
     b.wait_ready();
     let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
@@ -177,7 +177,7 @@ fn the_probe_reads_server_info_capabilities_and_the_tool_list() {
 
 #[test]
 fn the_probe_tells_not_mcp_from_not_reachable() {
-    use mcp_runtime::runtime::mcp_probe::probe;
+    use mcp_runtime::mcp::probe::probe;
     let b = Bridge::start(&[]);
     b.wait_ready();
     // An HTTP server that is not MCP at that path: the bridge's own health endpoint.
@@ -194,7 +194,7 @@ fn the_probe_tells_not_mcp_from_not_reachable() {
 
 #[test]
 fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
-    use mcp_runtime::runtime::mcp_probe::probe;
+    use mcp_runtime::mcp::probe::probe;
     let b = Bridge::start_script("refuses.py", &[]);
     // Alive but never ready: /readyz says why.
     let mut readyz = 0;
@@ -225,12 +225,12 @@ fn a_refused_initialize_is_an_initialize_error_with_the_servers_words() {
 /// envelope.
 #[test]
 fn the_probe_knows_the_era() {
-    use mcp_runtime::runtime::mcp_probe::{Era, probe};
+    use mcp_runtime::mcp::probe::probe;
     let b = Bridge::start(&[]);
     b.wait_ready();
     // Behind the bridge it speaks both: the bridge translates 2026-07-28 for it.
     let bridged = probe(&b.url(), PROBE_TIMEOUT).unwrap();
-    assert_eq!(bridged.era, Era::Both);
+    assert_eq!(bridged.spoken(), "both");
     assert_eq!(
         bridged.supported_versions,
         vec!["2026-07-28".to_string(), "2025-06-18".to_string()]
@@ -238,11 +238,11 @@ fn the_probe_knows_the_era() {
     assert_eq!(bridged.server_name, "fixture");
     let old = NativeHttp::start();
     let native = probe(&format!("http://127.0.0.1:{}/mcp", old.port), PROBE_TIMEOUT).unwrap();
-    assert_eq!(native.era, Era::Handshake);
+    assert_eq!(native.spoken(), "handshake");
 
     let new = NativeHttp::start_with(support::tools::mcp2_python(), "server2.py");
     let both = probe(&format!("http://127.0.0.1:{}/mcp", new.port), PROBE_TIMEOUT).unwrap();
-    assert_eq!(both.era, Era::Both, "{both:?}");
+    assert_eq!(both.spoken(), "both", "{both:?}");
     assert_eq!(both.protocol_version, "2026-07-28");
     assert!(
         both.supported_versions.iter().any(|v| v == "2026-07-28")

@@ -284,12 +284,12 @@ fn modern_requests_are_checked_before_they_reach_either_child() {
 
 #[test]
 fn the_probe_reads_a_modern_child_through_the_bridge() {
-    use mcp_runtime::runtime::mcp_probe::{Era, probe};
+    use mcp_runtime::mcp::probe::probe;
     let b = modern_child();
     let info = probe(&b.url(), std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(
-        info.era,
-        Era::Both,
+        info.spoken(),
+        "both",
         "the bridge holds sessions for handshake clients: {info:?}"
     );
     assert_eq!(info.server_name, "fixture-2");

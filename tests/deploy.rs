@@ -156,12 +156,12 @@ async fn the_base_installs_and_grants_least_privilege() {
         .unwrap();
     let (c, cfg) = (sa_client.clone(), runtime_config.clone());
     let controller = tokio::spawn(async move {
-        mcp_runtime::runtime::controller::run(
+        mcp_runtime::controller::run(
             c,
             &cfg,
             std::sync::Arc::new(mcp_runtime::plugin::NoPolicies),
             std::sync::Arc::new(mcp_runtime::metrics::Metrics::new()),
-            mcp_runtime::runtime::leader::Term::new(),
+            mcp_runtime::controller::leader::Term::new(),
         )
         .await
     });

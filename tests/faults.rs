@@ -571,7 +571,7 @@ async fn fault_leader_killed() {
     let killed = Instant::now();
     // Work arrives while nobody leads: the standby must pick it up.
     create_all(&manager, &run, 4..8).await;
-    let lease = mcp_runtime::runtime::leader::LEASE_SECONDS;
+    let lease = mcp_runtime::controller::leader::LEASE_SECONDS;
     let took = wait_leader(&ns, "replica-b", lease + 10)
         .await
         .unwrap_or_else(|| panic!("the standby did not lead within {lease} s + 10 s"));

@@ -408,12 +408,16 @@ fn a_restart_loads_the_compiled_plugin_from_the_cache() {
     assert_eq!(second.source, mcp_runtime::plugin::engine::Source::Cache);
 }
 
-#[test]
-fn no_state_leaks_between_calls_even_with_instances_made_ahead() {
+/// A JS global and a Python module variable (and class attribute) count the calls: each call
+/// must see 1, whether its instance was made for it or ahead of it.
+#[rstest::rstest]
+#[case::javascript("stateful")]
+#[case::python("stateful-py")]
+fn no_state_leaks_between_calls_even_with_instances_made_ahead(#[case] fixture: &str) {
     // SAFETY: only read by LoadedPlugin::load; other tests of this binary may start warm
     // instances too, which changes nothing they check.
     unsafe { std::env::set_var("MCP_RUNTIME_PLUGIN_WARM_INSTANCES", "2") };
-    let p = Arc::new(LoadedPlugin::load(&hostile("stateful")).unwrap());
+    let p = Arc::new(LoadedPlugin::load(&hostile(fixture)).unwrap());
     assert_eq!(p.warm_wanted(), 2);
     let chain = Chain::new(vec![p.clone()]);
     for i in 0..6 {
@@ -427,10 +431,10 @@ fn no_state_leaks_between_calls_even_with_instances_made_ahead() {
             &RenderContext::default(),
         )
         .unwrap();
-        assert_eq!(
-            m.deployment.metadata.labels.unwrap()["calls"],
-            "1",
-            "call {i} saw another call's state"
-        );
+        let labels = m.deployment.metadata.labels.unwrap();
+        assert_eq!(labels["calls"], "1", "call {i} saw another call's state");
+        if let Some(seen) = labels.get("seen") {
+            assert_eq!(seen, "1", "call {i} saw another call's class attribute");
+        }
     }
 }

@@ -24,12 +24,12 @@ async fn the_controller_applies_and_enforces_policies() {
     let config = runtime_config(&ns.name);
     let (client, policies, m) = (ns.client.clone(), set.clone(), metrics.clone());
     let task = tokio::spawn(async move {
-        mcp_runtime::runtime::controller::run(
+        mcp_runtime::controller::run(
             client,
             &config,
             policies,
             m,
-            mcp_runtime::runtime::leader::Term::new(),
+            mcp_runtime::controller::leader::Term::new(),
         )
         .await
     });

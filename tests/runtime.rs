@@ -507,7 +507,7 @@ async fn only_one_of_two_replicas_leads_and_the_standby_takes_over() {
             max_seen.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            mcp_runtime::runtime::leader::run_while_leader(
+            mcp_runtime::controller::leader::run_while_leader(
                 client,
                 &nsn,
                 id.to_string(),
@@ -573,7 +573,7 @@ async fn only_one_of_two_replicas_leads_and_the_standby_takes_over() {
     assert_ne!(new_holder, holder, "the standby took over");
     let took = started.elapsed();
     assert!(
-        took <= Duration::from_secs(mcp_runtime::runtime::leader::LEASE_SECONDS + 10),
+        took <= Duration::from_secs(mcp_runtime::controller::leader::LEASE_SECONDS + 10),
         "took {took:?}"
     );
 }

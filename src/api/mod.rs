@@ -90,7 +90,7 @@ impl AppState {
         let health = kubernetes.clone();
         let api: Api<McpServer> = Api::namespaced(client.clone(), &namespace);
         let cache = watcher(api, watcher::Config::default())
-            .default_backoff()
+            .backoff(crate::runtime::client::watch_backoff())
             .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
             .reflect(writer)
             .for_each(move |event| {

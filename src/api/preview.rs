@@ -21,10 +21,10 @@ use super::problem::Problem;
 use super::routes::{cached, internal, json_body};
 use crate::crd::McpServerSpec;
 use crate::desired::{self, BuildError, Desired, Inputs, PENDING_REVISION};
+use crate::mcp::probe::stateless;
 use crate::plugin::PolicyRejection;
 use crate::render::labels::RESTARTED_AT_ANNOTATION;
 use crate::render::{RenderError, ServerNames, parse_document, secret};
-use crate::runtime::mcp_probe::Era;
 use crate::runtime::references::{self as refs, Checked, Kind, OwnSecret};
 
 type Result<T> = std::result::Result<T, Problem>;
@@ -86,7 +86,7 @@ async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<(Inputs, Vec<S
             .and_then(|m| m.annotations().get(RESTARTED_AT_ANNOTATION).cloned()),
         secret_revision,
         references_hash,
-        stateless: era.as_deref() == Some(Era::Modern.as_str()),
+        stateless: era.as_deref().is_some_and(stateless),
     };
     Ok((inputs, missing))
 }

@@ -25,13 +25,6 @@ const CACHEABLE_METHODS: &[&str] = &[
     "resources/read",
 ];
 
-/// The era a request was sent in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Era {
-    Modern,
-    Handshake,
-}
-
 /// Which era an HTTP request to the bridge speaks, as the SDKs route it: `initialize` is always
 /// the handshake; otherwise the `MCP-Protocol-Version` header decides (a handshake version, or
 /// anything else, which the modern checks then judge); without it a session id means the

@@ -22,6 +22,8 @@ use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::era::{self, ClientSide};
+use crate::mcp::Era;
+use crate::mcp::negotiate::{self, Discovery, Initialized};
 
 /// The protocol version the bridge offers the child when it initializes it.
 pub use crate::mcp::OFFERED_HANDSHAKE_VERSION as PROTOCOL_VERSION;
@@ -71,10 +73,10 @@ pub enum Child {
 }
 
 impl Child {
-    pub fn era(&self) -> era::Era {
+    pub fn era(&self) -> Era {
         match self {
-            Child::Modern { .. } => era::Era::Modern,
-            Child::Handshake { .. } => era::Era::Handshake,
+            Child::Modern { .. } => Era::Modern,
+            Child::Handshake { .. } => Era::Handshake,
         }
     }
 
@@ -288,23 +290,27 @@ impl Stdio {
             return Ok(self.opened_as(Ok(Child::Modern { discover })));
         }
         let answer = self.request("", initialize_request(), timeout).await?;
-        if let Some(result) = answer.get("result") {
-            self.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-                .await?;
-            let child = Child::Handshake {
-                initialize: result.clone(),
-            };
-            return Ok(self.opened_as(Ok(child)));
-        }
-        let error = answer.get("error").cloned().unwrap_or_else(
-            || json!({"code": era::INTERNAL_ERROR, "message": "the MCP server answered initialize with neither result nor error"}),
-        );
-        if error["code"] == era::UNSUPPORTED_PROTOCOL_VERSION
-            && let Some(discover) = self.discover(timeout).await?
-        {
-            return Ok(self.opened_as(Ok(Child::Modern { discover })));
-        }
-        Ok(self.opened_as(Err(error)))
+        let refusal = match negotiate::read_initialize(&answer) {
+            Initialized::Handshake(result) => {
+                let initialize = result.clone();
+                self.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+                    .await?;
+                return Ok(self.opened_as(Ok(Child::Handshake { initialize })));
+            }
+            Initialized::LockedModern(error) => {
+                let error = error.clone();
+                if let Some(discover) = self.discover(timeout).await? {
+                    return Ok(self.opened_as(Ok(Child::Modern { discover })));
+                }
+                error
+            }
+            Initialized::Refused(error) => error.clone(),
+            Initialized::Malformed => json!({
+                "code": era::INTERNAL_ERROR,
+                "message": "the MCP server answered initialize with neither result nor error",
+            }),
+        };
+        Ok(self.opened_as(Err(refusal)))
     }
 
     fn opened_as(&self, opened: Opened) -> Opened {
@@ -312,18 +318,14 @@ impl Stdio {
         opened
     }
 
-    /// `server/discover` at 2026-07-28: its result when it names that version; `None` for an
-    /// error, another answer or none in time (the child is not modern, or not yet).
+    /// `server/discover` at 2026-07-28: its result when it shows a modern child; `None` for
+    /// anything else or no answer in time (the child is not modern, or not yet).
     async fn discover(&self, timeout: std::time::Duration) -> Result<Option<Value>, StdioError> {
         match self.request("", discover_request(), timeout).await {
-            Ok(answer) => Ok(answer
-                .get("result")
-                .filter(|r| {
-                    r["supportedVersions"]
-                        .as_array()
-                        .is_some_and(|v| v.iter().any(|v| v == era::MODERN_VERSION))
-                })
-                .cloned()),
+            Ok(answer) => Ok(match negotiate::read_discover(Some(&answer)) {
+                Discovery::Modern { result, .. } => Some(result.clone()),
+                Discovery::TryHandshake | Discovery::SpeaksNoneOf(_) => None,
+            }),
             Err(StdioError::Timeout(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -455,30 +457,17 @@ impl Stdio {
     }
 }
 
+/// The name the bridge gives itself to its child.
+const CLIENT: &str = "mcp-runtime-bridge";
+
 fn initialize_request() -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": client_info(),
-        }
-    })
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+           "params": negotiate::initialize_params(CLIENT)})
 }
 
 fn discover_request() -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 0, "method": "server/discover",
-        "params": {"_meta": {
-            era::META_PROTOCOL_VERSION: era::MODERN_VERSION,
-            era::META_CLIENT_INFO: client_info(),
-            era::META_CLIENT_CAPABILITIES: {},
-        }}
-    })
-}
-
-fn client_info() -> Value {
-    json!({"name": "mcp-runtime-bridge", "version": env!("CARGO_PKG_VERSION")})
+    json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover",
+           "params": negotiate::discover_params(CLIENT)})
 }
 
 fn cancel_notification(id: u64, reason: &str) -> Value {

@@ -34,7 +34,7 @@ pub struct RuntimeConfig {
     pub network: NetworkSettings,
     #[serde(default)]
     pub mcp_probe: McpProbeSettings,
-    /// Seconds between sweeps of failed pods ([`crate::runtime::reaper`]); 0: off.
+    /// Seconds between sweeps of failed pods ([`crate::controller::reaper`]); 0: off.
     #[serde(default = "default_reap_interval")]
     pub failed_pod_reap_interval_seconds: u32,
     #[serde(default)]

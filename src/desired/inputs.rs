@@ -1,5 +1,5 @@
 //! What a server's desired state takes from the cluster besides its document. The controller
-//! observes these ([`crate::runtime::controller`]); a preview reads the same facts
+//! observes these ([`crate::controller`]); a preview reads the same facts
 //! ([`crate::api::preview`]) or, offline (`mcp-runtime render`), has only the document.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;

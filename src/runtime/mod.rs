@@ -1,20 +1,14 @@
-//! What the controller does against the Kubernetes API server: the controller that reconciles
-//! `McpServer`s into their desired state ([`controller`]), one server's objects in the cluster
-//! ([`k8s_deployment::K8sDeployment`]: one apply path for every kind), leader election
-//! ([`leader`]), the derivation of status ([`status`]), the MCP-level readiness probe
-//! ([`mcp_probe`]) and its schedule ([`mcp_readiness`]), references ([`references`]) and the
-//! reaper of failed pods ([`reaper`]). The API's writer is the API's own (`api::store`).
+//! The Kubernetes side of the control plane, shared by the controller and the API: a client for
+//! the cluster the settings name ([`client`]), one server's objects in the cluster
+//! ([`k8s_deployment::K8sDeployment`]: one server-side apply path for every kind, and prune),
+//! the helpers of server-side apply ([`ssa`]), the references a server makes to Secrets and
+//! ConfigMaps ([`references`]), the field managers and the error type. The reconcile loop is in
+//! `controller`, the API's writer in `api::store`.
 
 pub mod client;
-pub mod controller;
 pub mod k8s_deployment;
-pub mod leader;
-pub mod mcp_probe;
-pub mod mcp_readiness;
-pub mod reaper;
 pub mod references;
 pub mod ssa;
-pub mod status;
 
 /// Field manager of the controller (children and status; forces).
 pub const CONTROLLER_MANAGER: &str = "mcp-runtime";

@@ -298,13 +298,13 @@ impl Runtime {
         let config = self.config.clone();
         let policies = self.policies.clone();
         self.task = Some(tokio::spawn(async move {
-            let term = mcp_runtime::runtime::leader::Term::new();
+            let term = mcp_runtime::controller::leader::Term::new();
             let ended = term.clone();
             tokio::spawn(async move {
                 let _ = rx.await;
                 ended.end();
             });
-            mcp_runtime::runtime::controller::run(
+            mcp_runtime::controller::run(
                 client,
                 &config,
                 policies,

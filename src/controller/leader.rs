@@ -19,8 +19,10 @@ use std::time::Duration;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+pub use crate::runtime::client::identity;
+pub use crate::term::Term;
 
 /// Name of the Lease in the runtime's namespace.
 pub const LEASE_NAME: &str = "mcp-runtime-controller";
@@ -28,65 +30,6 @@ pub const LEASE_NAME: &str = "mcp-runtime-controller";
 pub const LEASE_SECONDS: u64 = 15;
 /// Longest wait for a term's work to end before it is aborted.
 pub const DRAIN: Duration = Duration::from_secs(10);
-
-/// How a term of work (one leadership, or the whole process without election) is told to end.
-/// Clones share the term.
-#[derive(Clone, Debug)]
-pub struct Term {
-    /// Cancelled when the Lease is lost: stop at once.
-    lost: CancellationToken,
-    /// Cancelled on any end (a child of `lost`): stop, letting in-flight reconciles finish.
-    ending: CancellationToken,
-}
-
-impl Default for Term {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Term {
-    pub fn new() -> Term {
-        let lost = CancellationToken::new();
-        let ending = lost.child_token();
-        Term { lost, ending }
-    }
-
-    /// Ends the term gracefully (shutdown): in-flight reconciles may finish.
-    pub fn end(&self) {
-        self.ending.cancel();
-    }
-
-    /// Ends the term at once (the Lease was lost): nothing more may be written.
-    pub fn lose(&self) {
-        self.lost.cancel();
-    }
-
-    /// Completes when the term ends, either way.
-    pub fn ending(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.ending.clone().cancelled_owned()
-    }
-
-    /// Completes when the Lease was lost.
-    pub fn lost(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.lost.clone().cancelled_owned()
-    }
-
-    pub fn is_ending(&self) -> bool {
-        self.ending.is_cancelled()
-    }
-}
-
-/// This replica's name in the Lease and in its requests' User-Agent: the pod's name in a
-/// cluster (downward API), host and process id elsewhere.
-pub fn identity() -> String {
-    std::env::var("POD_NAME").unwrap_or_else(|_| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "mcp-runtime".into());
-        format!("{host}-{}", std::process::id())
-    })
-}
 
 /// Runs `lead(term)` while this replica holds the Lease; ends the term when leadership is lost
 /// and waits to lead again. Returns when `shutdown` completes, after the running term ended
@@ -107,7 +50,7 @@ where
         .with_identity(identity.clone())
         .with_duration(LEASE_SECONDS)
         .with_grace(5)
-        .with_field_manager(super::CONTROLLER_MANAGER)
+        .with_field_manager(crate::runtime::CONTROLLER_MANAGER)
         .build()
         .await?;
     let (mut is_leader, task) = manager.watch().await;

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::resource::{LastError, McpInfoStatus, McpServerStatus, Phase};
 
-use super::mcp_readiness::McpObservation;
+use crate::mcp::readiness::McpObservation;
 use conditions::{Conditions, Rollout};
 
 pub use pods::{TERMINAL_WAITING, TRANSIENT_WAITING};

@@ -11,11 +11,11 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::info;
 
+use crate::controller::status::{self, Acceptance, Observed};
 use crate::crd::{McpServer, McpServerStatus};
+use crate::mcp::readiness::Serving;
 use crate::render::labels;
-use crate::runtime::mcp_readiness::Serving;
 use crate::runtime::ssa::yaml_safe;
-use crate::runtime::status::{self, Acceptance, Observed};
 use crate::runtime::{CONTROLLER_MANAGER, Error};
 
 use super::{Context, Server};

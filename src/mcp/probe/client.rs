@@ -12,6 +12,7 @@ use super::wire::{
     transport, unsupported,
 };
 use super::*;
+use crate::mcp::negotiate::{Discovery, Initialized};
 
 pub(super) struct Client<'a> {
     agent: ureq::Agent,
@@ -84,30 +85,18 @@ impl Client<'_> {
         self.protocol = Some(MODERN_VERSION.into());
         self.modern = true;
         let answer = self.call(1, "server/discover", json!({}))?;
-        let Some(message) = answer.message else {
-            return Ok(Discovered::NotModern);
+        let (result, supported) = match negotiate::read_discover(answer.message.as_ref()) {
+            Discovery::Modern { result, supported } => (result, supported),
+            Discovery::TryHandshake => return Ok(Discovered::NotModern),
+            Discovery::SpeaksNoneOf(named) => return Err(unsupported(&named)),
         };
-        if let Some(e) = message.get("error") {
-            return unsupported(e).map(|_| Discovered::NotModern);
-        }
-        let result = &message["result"];
-        let supported: Vec<String> = result["supportedVersions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .take(16)
-            .map(|v| cut(v, 60))
-            .collect();
-        if !supported.iter().any(|v| v == MODERN_VERSION) {
-            return Ok(Discovered::NotModern);
-        }
         let server = &result["_meta"][META_SERVER_INFO];
         let name = server["name"].as_str().unwrap_or_default();
         Ok(Discovered::Modern(McpInfo {
             era: Era::Modern,
+            handshake_too: false,
             protocol_version: MODERN_VERSION.into(),
-            supported_versions: supported,
+            supported_versions: supported.iter().map(|v| cut(v, 60)).collect(),
             server_name: cut(name, 253),
             server_version: cut(server["version"].as_str().unwrap_or_default(), 128),
             capabilities: capabilities(&result["capabilities"]),
@@ -115,12 +104,12 @@ impl Client<'_> {
         }))
     }
 
-    /// `info` of a modern server, marked [`Era::Both`] when `initialize` answers too.
+    /// `info` of a modern server, marked `handshake_too` when `initialize` answers too.
     fn also_handshake(&mut self, mut info: McpInfo) -> McpInfo {
         self.modern = false;
         self.protocol = None;
         if let Ok(old) = self.handshake() {
-            info.era = Era::Both;
+            info.handshake_too = true;
             for v in old.supported_versions {
                 if !info.supported_versions.contains(&v) {
                     info.supported_versions.push(v);
@@ -136,30 +125,23 @@ impl Client<'_> {
 
     /// The handshake era: `initialize`, then `notifications/initialized`.
     fn handshake(&mut self) -> Result<McpInfo, ProbeFailure> {
-        let init = self.call(
-            1,
-            "initialize",
-            json!({
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "mcp-runtime-probe", "version": env!("CARGO_PKG_VERSION")},
-            }),
-        )?;
-        let result = match (init.message, init.status) {
-            (Some(m), status) => match (m.get("result"), m.get("error")) {
-                (Some(r), _) => r.clone(),
-                (None, Some(e)) => {
-                    return Err(ProbeFailure::InitializeError(format!(
-                        "initialize answered with an error (HTTP {status}): {}",
-                        rpc_error(e)
-                    )));
-                }
-                (None, None) => {
-                    return Err(ProbeFailure::NotMcp(format!(
-                        "the answer to initialize (HTTP {status}) has neither result nor error"
-                    )));
-                }
-            },
+        let init = self.call(1, "initialize", negotiate::initialize_params(CLIENT))?;
+        let result = match (
+            init.message.as_ref().map(negotiate::read_initialize),
+            init.status,
+        ) {
+            (Some(Initialized::Handshake(r)), _) => r.clone(),
+            (Some(Initialized::LockedModern(e) | Initialized::Refused(e)), status) => {
+                return Err(ProbeFailure::InitializeError(format!(
+                    "initialize answered with an error (HTTP {status}): {}",
+                    rpc_error(e)
+                )));
+            }
+            (Some(Initialized::Malformed), status) => {
+                return Err(ProbeFailure::NotMcp(format!(
+                    "the answer to initialize (HTTP {status}) has neither result nor error"
+                )));
+            }
             (None, status @ (401 | 403)) => {
                 return Err(ProbeFailure::InitializeError(format!(
                     "initialize answered HTTP {status}: the server wants credentials the \
@@ -282,11 +264,7 @@ impl Client<'_> {
     /// Sends a request and reads the message answering `id` (a JSON body or an SSE stream).
     fn call(&mut self, id: i64, method: &str, mut params: Value) -> Result<Answer, ProbeFailure> {
         if self.modern {
-            params["_meta"] = json!({
-                META_PROTOCOL_VERSION: MODERN_VERSION,
-                META_CLIENT_INFO: {"name": "mcp-runtime-probe", "version": env!("CARGO_PKG_VERSION")},
-                META_CLIENT_CAPABILITIES: {},
-            });
+            params["_meta"] = negotiate::envelope(CLIENT);
         }
         let body = serde_json::to_vec(&json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,

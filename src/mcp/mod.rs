@@ -1,5 +1,31 @@
-//! Facts of the MCP protocol shared by the bridge and the MCP probe: the revisions of both eras,
-//! the reserved `_meta` keys of 2026-07-28, the routing headers and the JSON-RPC error codes.
+//! MCP as the control plane speaks it, shared by the bridge and the probe: the protocol's facts
+//! (the revisions of both eras, the reserved `_meta` keys of 2026-07-28, the routing headers and
+//! the JSON-RPC error codes), the one [`Era`] type, the one opening negotiation ([`negotiate`]:
+//! what to send a server first and how to read its answers), the MCP-level readiness probe
+//! ([`probe`]) and its schedule ([`readiness`]).
+
+pub mod negotiate;
+pub mod probe;
+pub mod readiness;
+
+/// The two generations of the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// 2026-07-28 and later: stateless, `server/discover`, every request carries its `_meta`
+    /// envelope, no session.
+    Modern,
+    /// `initialize` opens a session (`Mcp-Session-Id`), up to 2025-11-25.
+    Handshake,
+}
+
+impl Era {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Era::Modern => "modern",
+            Era::Handshake => "handshake",
+        }
+    }
+}
 
 /// The stateless revision (the bridge serves it to modern clients, the probe tries it first).
 pub const MODERN_VERSION: &str = "2026-07-28";

@@ -29,7 +29,7 @@ async fn a_probe_starts_once_reports_and_triggers_a_reconcile() {
         gates_ready: false,
     };
     let (r, mut ended) = Readiness::new(settings, Arc::new(Metrics::new()), Term::new());
-    let closed = crate::runtime::mcp_probe::tests::closed_port();
+    let closed = crate::mcp::probe::tests::closed_port();
     let serving = || Serving::Available {
         endpoint: format!("http://127.0.0.1:{closed}/mcp"),
         revision: "1".into(),

@@ -23,6 +23,7 @@ pub(super) fn initialize_result(result: &Value) -> Result<McpInfo, ProbeFailure>
         .unwrap_or_default();
     Ok(McpInfo {
         era: Era::Handshake,
+        handshake_too: false,
         protocol_version: cut(protocol_version, 60),
         supported_versions: negotiated,
         server_name: cut(server_name, 253),
@@ -110,31 +111,14 @@ pub(super) fn answering(value: Value, id: i64) -> Option<Value> {
     }
 }
 
-/// `Err` when a `server/discover` error says the server speaks only versions the probe does not
-/// (a `-32022` naming no modern and no handshake-era version of ours); `Ok` for every other
-/// error, which means "try the handshake".
-pub(super) fn unsupported(e: &Value) -> Result<(), ProbeFailure> {
-    if e["code"].as_i64() != Some(UNSUPPORTED_PROTOCOL_VERSION) {
-        return Ok(());
-    }
-    let Some(supported) = e.pointer("/data/supported").and_then(Value::as_array) else {
-        return Ok(());
-    };
-    let names: Vec<String> = supported
-        .iter()
-        .filter_map(Value::as_str)
-        .take(16)
-        .map(|v| cut(&redact_tokens(v), 60))
-        .collect();
-    let ours = |v: &String| v == MODERN_VERSION || HANDSHAKE_VERSIONS.contains(&v.as_str());
-    if names.iter().any(ours) {
-        return Ok(());
-    }
-    Err(ProbeFailure::UnsupportedVersion(format!(
+/// The failure of a server whose `-32022` named only versions of neither era that we speak.
+pub(super) fn unsupported(named: &[&str]) -> ProbeFailure {
+    let names: Vec<String> = named.iter().map(|v| cut(&redact_tokens(v), 60)).collect();
+    ProbeFailure::UnsupportedVersion(format!(
         "the server speaks only protocol versions {} (the probe speaks {MODERN_VERSION} and {})",
         names.join(", "),
         HANDSHAKE_VERSIONS.join(", ")
-    )))
+    ))
 }
 
 pub(super) fn rpc_error(e: &Value) -> String {

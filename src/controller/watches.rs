@@ -1,10 +1,13 @@
 //! The controller's watches: one per kind for all servers, each feeding a cache (the status and
 //! the memo read them) and a stream of touched objects (the triggers).
 //!
-//! Managed Deployments, Pods, Services, Secrets and NetworkPolicies are selected by the
+//! Managed Deployments, Pods, Services and NetworkPolicies are selected by the
 //! `app.kubernetes.io/managed-by=mcp-runtime` label; every Secret and ConfigMap of the namespace
-//! is watched by metadata only, for the ones servers refer to (values are read only when a
-//! referenced resourceVersion changed). Managed fields are dropped from every cached object.
+//! is watched by metadata only (one watch for Secrets: the servers' own and the ones servers
+//! refer to, whose values are read only when a referenced resourceVersion changed). Managed
+//! fields are dropped from every cached object, and so is what the controller never reads: a
+//! Pod's spec, a Deployment's pod template (its status, generation and replicas are what the
+//! status is derived from).
 
 use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -18,6 +21,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::crd::McpServer;
 use crate::render::labels;
+use crate::runtime::client::watch_backoff;
 use crate::runtime::references::{self as refs, Kind};
 
 use super::MANAGED_SELECTOR;
@@ -31,6 +35,7 @@ pub struct Caches {
     pub deployments: Store<Deployment>,
     pub pods: Store<Pod>,
     pub services: Store<PartialObjectMeta<Service>>,
+    /// Every Secret of the namespace (the same cache as `referable_secrets`).
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
     /// Every Secret and ConfigMap of the namespace, metadata only: their resourceVersions tell
@@ -106,9 +111,9 @@ pub struct Triggers {
     pub deployments: Touched<Deployment>,
     pub pods: Touched<Pod>,
     pub services: Touched<PartialObjectMeta<Service>>,
+    /// Every Secret: a server's own leads to its owner, any other to the servers referring to it.
     pub secrets: Touched<PartialObjectMeta<Secret>>,
     pub network_policies: Touched<PartialObjectMeta<NetworkPolicy>>,
-    pub referable_secrets: Touched<PartialObjectMeta<Secret>>,
     pub referable_config_maps: Touched<PartialObjectMeta<ConfigMap>>,
 }
 
@@ -120,13 +125,18 @@ pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
         Api::<Deployment>::namespaced(client.clone(), ns),
         managed.clone(),
     )
-    .default_backoff()
-    .modify(|d: &mut Deployment| d.managed_fields_mut().clear())
+    .backoff(watch_backoff())
+    .modify(|d: &mut Deployment| {
+        d.managed_fields_mut().clear();
+        if let Some(spec) = d.spec.as_mut() {
+            spec.template = Default::default();
+        }
+    })
     .reflect(dep_writer)
     .touched_objects();
     let (pods, pod_writer) = reflector::store();
     let pod_stream = watcher(Api::<Pod>::namespaced(client.clone(), ns), managed.clone())
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(|p: &mut Pod| {
             p.managed_fields_mut().clear();
             // Only labels, annotations, and statuses are read; the spec is dead weight.
@@ -137,16 +147,15 @@ pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
     // Metadata only for the rest: a hand edit changes the resourceVersion, which is all the
     // memo compares, and the controller never reads secret values.
     let (services, svc_stream) = metadata_watch::<Service>(client, ns, managed.clone());
-    let (secrets, sec_stream) = metadata_watch::<Secret>(client, ns, managed.clone());
     let (network_policies, np_stream) = metadata_watch::<NetworkPolicy>(client, ns, managed);
     let all = watcher::Config::default();
-    let (referable_secrets, ref_sec_stream) = metadata_watch::<Secret>(client, ns, all.clone());
+    let (referable_secrets, sec_stream) = metadata_watch::<Secret>(client, ns, all.clone());
     let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(client, ns, all);
     let caches = Caches {
         deployments,
         pods,
         services,
-        secrets,
+        secrets: referable_secrets.clone(),
         network_policies,
         referable_secrets,
         referable_config_maps,
@@ -157,7 +166,6 @@ pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
         services: svc_stream,
         secrets: sec_stream,
         network_policies: np_stream,
-        referable_secrets: ref_sec_stream,
         referable_config_maps: ref_cm_stream,
     };
     (caches, triggers)
@@ -184,7 +192,7 @@ where
         Api::<PartialObjectMeta<K>>::namespaced(client.clone(), ns),
         config,
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .modify(|o: &mut PartialObjectMeta<K>| o.managed_fields_mut().clear())
     .reflect(writer)
     .touched_objects();
@@ -196,6 +204,28 @@ pub fn owner_of(pod: &Pod) -> Option<ObjectRef<McpServer>> {
     pod.annotations().get(labels::OWNER_ANNOTATION).map(|n| {
         ObjectRef::<McpServer>::new(n).within(pod.namespace().as_deref().unwrap_or_default())
     })
+}
+
+/// The servers a Secret concerns: the one that controls it (a server's own Secret), else the ones
+/// that refer to it.
+pub fn secret_servers(
+    store: Store<McpServer>,
+) -> impl Fn(kube::api::ObjectMeta) -> Vec<ObjectRef<McpServer>> {
+    let referrers = referrers(store, Kind::Secret);
+    move |meta| match controlling_server(&meta) {
+        Some(owner) => vec![owner],
+        None => referrers(meta),
+    }
+}
+
+/// The McpServer that controls an object, from its owner references.
+fn controlling_server(meta: &ObjectMeta) -> Option<ObjectRef<McpServer>> {
+    let owner = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == "McpServer")?;
+    Some(ObjectRef::new(&owner.name).within(meta.namespace.as_deref().unwrap_or_default()))
 }
 
 /// The servers that refer to a Secret or ConfigMap of this `kind` (managed ones, our own

@@ -24,7 +24,7 @@ use crate::crd::McpServer;
 use crate::metrics::Metrics;
 use crate::render::labels::OWNER_ANNOTATION;
 
-use super::leader::Term;
+use crate::term::Term;
 
 /// A failed pod to delete, with what the kubelet said about it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -86,8 +86,8 @@ fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -
     let own = ctx.caches.secrets.get(&ctx.here(&server.names.secret));
     let era = ctx
         .readiness
-        .era(server.name)
-        .map(|e| e.as_str().to_string())
+        .spoken(server.name)
+        .map(str::to_string)
         .or_else(|| {
             let status = server.mcp.status.as_ref()?;
             Some(status.mcp.as_ref()?.era.clone())
@@ -102,7 +102,7 @@ fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -
             .cloned(),
         secret_revision: own.and_then(|s| refs::own_secret_revision(&s.metadata)),
         references_hash,
-        stateless: era.as_deref() == Some(crate::runtime::mcp_probe::Era::Modern.as_str()),
+        stateless: era.as_deref().is_some_and(crate::mcp::probe::stateless),
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::controller::status::Acceptance;
 use crate::plugin::PolicyRejection;
 use crate::runtime::references::RECHECK;
-use crate::runtime::status::Acceptance;
 
 /// The reasons a server is not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,14 +11,22 @@
 //! the servers, not to the API server). An invalid spec waits for a change; other errors back
 //! off per server (1 s doubling to 5 min, with jitter), so one broken server never slows the
 //! others. Concurrency is bounded by the settings. What is remembered per server is in
-//! [`memo`].
+//! [`memo`], how status is derived from the caches in [`status`].
+//!
+//! Its side tasks run under the same leadership: [`leader`] holds the Lease and starts and ends
+//! every term of work; [`reaper`] deletes pods that failed for good; the MCP probes
+//! (`mcp::readiness`) are started by the reconcile and stop with the term.
 
 mod apply;
 mod build;
+pub mod leader;
 mod memo;
 mod observe;
+mod parked;
+pub mod reaper;
 mod rejection;
 mod report;
+pub mod status;
 mod watches;
 
 use std::sync::Arc;
@@ -40,11 +48,11 @@ use crate::metrics::{Metrics, ResultLabels};
 use crate::plugin::PolicyChain;
 use crate::render::{RenderContext, ServerNames};
 
-use super::leader::Term;
-use super::mcp_readiness::Readiness;
-use super::references::{self as refs, Kind};
-use super::status::Acceptance;
-use super::{CONTROLLER_MANAGER, Error};
+use crate::mcp::readiness::Readiness;
+use crate::runtime::references::{self as refs, Kind};
+use crate::runtime::{CONTROLLER_MANAGER, Error};
+use crate::term::Term;
+use status::Acceptance;
 
 pub use rejection::{Reason, Rejection, Retry};
 
@@ -64,6 +72,8 @@ pub struct Context {
     pub policies: Arc<dyn PolicyChain>,
     pub metrics: Arc<Metrics>,
     memos: memo::Memos,
+    /// Servers that failed while the API server was away, reconciled when it is back.
+    parked: parked::Parked,
     /// The MCP probe schedule (the `McpReady` condition).
     readiness: Readiness,
     /// Whether `Ready` waits for the MCP probe's answer.
@@ -134,9 +144,11 @@ pub async fn run(
         watcher::Config::default(),
     );
     let mut tasks = side_tasks(&ctx, config, controller.store(), &term);
-    let secret_referrers = watches::referrers(controller.store(), Kind::Secret);
+    let secret_servers = watches::secret_servers(controller.store());
     let config_map_referrers = watches::referrers(controller.store(), Kind::ConfigMap);
+    let released = ctx.parked.released(&ctx.metrics.kubernetes);
     let reconciling = controller
+        .trigger_backoff(crate::runtime::client::watch_backoff())
         .with_config(
             ControllerConfig::default()
                 .concurrency(config.reconcile_concurrency as u16)
@@ -144,19 +156,19 @@ pub async fn run(
         )
         .owns_stream(triggers.deployments)
         .owns_stream(triggers.services)
-        .owns_stream(triggers.secrets)
         .owns_stream(triggers.network_policies)
         .watches_stream(triggers.pods, |pod: Pod| watches::owner_of(&pod))
-        .watches_stream(
-            triggers.referable_secrets,
-            move |s: PartialObjectMeta<Secret>| secret_referrers(s.metadata),
-        )
+        .watches_stream(triggers.secrets, move |s: PartialObjectMeta<Secret>| {
+            secret_servers(s.metadata)
+        })
         .watches_stream(
             triggers.referable_config_maps,
             move |c: PartialObjectMeta<ConfigMap>| config_map_referrers(c.metadata),
         )
         // A finished MCP probe reconciles its server, so the status shows the result.
         .reconcile_on(probed)
+        // Servers that failed while the API server was away, once it answers again.
+        .reconcile_on(released)
         .graceful_shutdown_on(term.ending())
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
@@ -196,6 +208,7 @@ fn context(
         policies,
         metrics,
         memos: memo::Memos::default(),
+        parked: parked::Parked::default(),
         readiness,
         mcp_gates_ready: config.mcp_probe.gates_ready,
         node_host: (config.service.type_ == crate::render::service::ServiceType::NodePort)
@@ -214,7 +227,7 @@ fn side_tasks(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(prune(servers.clone(), ctx.clone(), term.clone()));
     if config.failed_pod_reap_interval_seconds > 0 {
-        let reaper = super::reaper::Reaper {
+        let reaper = reaper::Reaper {
             client: ctx.client.clone(),
             namespace: ctx.namespace.clone(),
             interval: Duration::from_secs(config.failed_pod_reap_interval_seconds.into()),
@@ -223,7 +236,7 @@ fn side_tasks(
             recorder: ctx.recorder.clone(),
             metrics: ctx.metrics.clone(),
         };
-        tasks.spawn(super::reaper::run(reaper, term.clone()));
+        tasks.spawn(reaper::run(reaper, term.clone()));
     }
     tasks
 }
@@ -335,6 +348,9 @@ fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action
     let name = mcp.name_any();
     let delay = ctx.memos.failed(&name);
     ctx.metrics.kubernetes.failed(error);
+    if crate::health::is_outage(error) {
+        ctx.parked.park(ObjectRef::from_obj(mcp.as_ref()));
+    }
     warn!(server = %name, reason = error.reason(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }

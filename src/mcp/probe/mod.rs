@@ -44,34 +44,14 @@ use std::time::Duration;
 use client::Client;
 pub use wire::capabilities;
 
-/// The handshake-era version the probe asks for; servers answer with the one they speak.
-pub use crate::mcp::OFFERED_HANDSHAKE_VERSION as PROTOCOL_VERSION;
-pub use crate::mcp::{HANDSHAKE_VERSIONS, MODERN_VERSION};
-use crate::mcp::{
-    META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, META_SERVER_INFO,
-    SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION,
-};
+pub use super::Era;
+use super::negotiate;
+pub use super::{HANDSHAKE_VERSIONS, MODERN_VERSION};
+use super::{META_SERVER_INFO, SESSION_HEADER};
 
-/// Which generation of MCP a server spoke to the probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Era {
-    /// 2026-07-28 and later: stateless, `server/discover`, no session.
-    Modern,
-    /// `initialize` and a session (up to 2025-11-25).
-    Handshake,
-    /// Both: `server/discover` and `initialize` answered (sessions for older clients).
-    Both,
-}
+/// The name the probe gives itself to a server.
+const CLIENT: &str = "mcp-runtime-probe";
 
-impl Era {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Era::Modern => "modern",
-            Era::Handshake => "handshake",
-            Era::Both => "both",
-        }
-    }
-}
 /// The most read from one answer (a tool list with long descriptions fits easily).
 pub const MAX_ANSWER: u64 = 4 << 20;
 /// Pages of `tools/list` followed at most.
@@ -82,7 +62,11 @@ pub const QUOTE: usize = 200;
 /// What a successful probe learned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct McpInfo {
+    /// The era the probe spoke: modern when `server/discover` showed a modern server.
     pub era: Era,
+    /// A modern server that answers `initialize` too (it holds sessions for older clients, so
+    /// its Service keeps session affinity).
+    pub handshake_too: bool,
     /// The version used: the one `initialize` negotiated, or the modern one asked for.
     pub protocol_version: String,
     /// What the server says it supports (`server/discover`), or the negotiated version.
@@ -93,6 +77,27 @@ pub struct McpInfo {
     pub capabilities: Vec<String>,
     /// Number of tools and SHA-256 of their definitions; `None` without the tools capability.
     pub tools: Option<(u32, String)>,
+}
+
+impl McpInfo {
+    /// The status's name for what the server speaks: `modern`, `handshake` or `both`.
+    pub fn spoken(&self) -> &'static str {
+        match (self.era, self.handshake_too) {
+            (Era::Modern, true) => "both",
+            (era, _) => era.as_str(),
+        }
+    }
+
+    /// It answers `server/discover` (whether or not it holds sessions too).
+    pub fn discovers(&self) -> bool {
+        self.era == Era::Modern
+    }
+}
+
+/// A server that spoke `spoken` (a status's `mcp.era`) holds no sessions: its Service needs no
+/// session affinity.
+pub fn stateless(spoken: &str) -> bool {
+    spoken == Era::Modern.as_str()
 }
 
 /// Why a probe failed: the reason (a condition reason) and a message.
@@ -138,7 +143,7 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<McpInfo, ProbeFailure>
 impl From<&McpInfo> for crate::crd::resource::McpInfoStatus {
     fn from(i: &McpInfo) -> Self {
         crate::crd::resource::McpInfoStatus {
-            era: i.era.as_str().into(),
+            era: i.spoken().into(),
             protocol_version: i.protocol_version.clone(),
             supported_versions: i.supported_versions.clone(),
             server_info: crate::crd::resource::ServerInfo {

@@ -1,7 +1,7 @@
 //! When to probe which server over MCP, and what its status says meanwhile.
 //!
 //! The reconcile asks [`Readiness::observe`] what to report for a server; that starts a probe
-//! ([`super::mcp_probe`]) in the background when one is due, never waiting for it: a probe may
+//! ([`super::probe`]) in the background when one is due, never waiting for it: a probe may
 //! take its whole timeout, and a reconcile must not. When the probe ends, the server is
 //! reconciled again (through the controller's `reconcile_on` trigger) and its status shows the
 //! result. Probes run on blocking threads, at most [`CONCURRENT_PROBES`] at once.
@@ -29,8 +29,8 @@ use crate::config::McpProbeSettings;
 use crate::crd::McpServer;
 use crate::metrics::Metrics;
 
-use super::leader::Term;
-use super::mcp_probe::{self, McpInfo, ProbeFailure};
+use super::probe::{self as mcp_probe, McpInfo, ProbeFailure};
+use crate::term::Term;
 
 /// Probes running at once (each holds a blocking thread for at most its timeout).
 pub const CONCURRENT_PROBES: usize = 16;
@@ -198,10 +198,8 @@ impl Readiness {
                 result = probe => match result { Some(r) => r, None => return },
             };
             let outcome = match &result {
-                Ok(info) => match info.era {
-                    mcp_probe::Era::Modern | mcp_probe::Era::Both => "Discovered",
-                    mcp_probe::Era::Handshake => "Initialized",
-                },
+                Ok(info) if info.discovers() => "Discovered",
+                Ok(_) => "Initialized",
                 Err(f) => f.reason(),
             };
             metrics
@@ -233,11 +231,11 @@ impl Readiness {
         });
     }
 
-    /// The era of `name`'s last answer, if it answered.
-    pub fn era(&self, name: &str) -> Option<mcp_probe::Era> {
+    /// What `name` spoke in its last answer (`McpInfo::spoken`), if it answered.
+    pub fn spoken(&self, name: &str) -> Option<&'static str> {
         let states = self.states.lock().ok()?;
         match &states.get(name)?.last {
-            Some(Ok(info)) => Some(info.era),
+            Some(Ok(info)) => Some(info.spoken()),
             _ => None,
         }
     }

@@ -271,11 +271,10 @@ fn mcp_condition(o: &McpObservation, stopped: bool) -> (&'static str, &'static s
             } else {
                 format!(" {}", i.server_version)
             };
-            let (reason, asked) = match i.era {
-                crate::runtime::mcp_probe::Era::Modern | crate::runtime::mcp_probe::Era::Both => {
-                    ("Discovered", "server/discover")
-                }
-                crate::runtime::mcp_probe::Era::Handshake => ("Initialized", "initialize"),
+            let (reason, asked) = if i.discovers() {
+                ("Discovered", "server/discover")
+            } else {
+                ("Initialized", "initialize")
             };
             (
                 "True",

@@ -265,7 +265,7 @@ fn mcp_ready(s: &McpServerStatus) -> (&str, &str) {
 
 #[test]
 fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
-    use crate::runtime::mcp_probe::{McpInfo, ProbeFailure};
+    use crate::mcp::probe::{McpInfo, ProbeFailure};
     let d = deployment(1, 1);
     let mut o = observed(Some(&d), vec![]);
     let s = derive(&o, None, &now());
@@ -285,7 +285,8 @@ fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
     check_schema(&s);
 
     o.mcp = McpObservation::Answered(McpInfo {
-        era: crate::runtime::mcp_probe::Era::Handshake,
+        era: crate::mcp::probe::Era::Handshake,
+        handshake_too: false,
         supported_versions: vec!["2025-06-18".into()],
         protocol_version: "2025-06-18".into(),
         server_name: "fixture".into(),
@@ -339,7 +340,7 @@ fn mcp_readiness_is_reported_beside_ready_without_changing_the_phase() {
 
 #[test]
 fn a_gated_ready_waits_for_the_mcp_answer() {
-    use crate::runtime::mcp_probe::{McpInfo, ProbeFailure};
+    use crate::mcp::probe::{McpInfo, ProbeFailure};
     let d = deployment(1, 1);
     let mut o = observed(Some(&d), vec![]);
     o.mcp_gates_ready = true;
@@ -360,7 +361,8 @@ fn a_gated_ready_waits_for_the_mcp_answer() {
     );
     check_schema(&s);
     o.mcp = McpObservation::Answered(McpInfo {
-        era: crate::runtime::mcp_probe::Era::Modern,
+        era: crate::mcp::probe::Era::Modern,
+        handshake_too: false,
         supported_versions: vec!["2026-07-28".into()],
         protocol_version: "2026-07-28".into(),
         server_name: "s".into(),

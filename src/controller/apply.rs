@@ -80,6 +80,7 @@ async fn prune(
     let Some(uid) = server.mcp.metadata.uid.as_deref() else {
         return Ok(());
     };
+    let mut gone = Vec::new();
     for resource in owned_kinds() {
         for name in ctx.caches.owned(&resource.kind, &ctx.namespace, uid) {
             let kept = desired
@@ -87,11 +88,12 @@ async fn prune(
                 .iter()
                 .any(|o| o.kind() == resource.kind && o.name == name);
             if !kept {
-                cluster.remove(&resource, &name).await?;
+                gone.push((resource.clone(), name));
             }
         }
     }
-    Ok(())
+    let removals = gone.iter().map(|(r, name)| cluster.remove(r, name));
+    futures::future::try_join_all(removals).await.map(drop)
 }
 
 /// Hash of every object to apply (owner references included).
