@@ -960,6 +960,11 @@ fn writes_by(
         .collect()
 }
 
+/// Whether `serve`'s log says its latest term started and has not been lost.
+fn leads_by_its_own_account(serve: &Serve) -> bool {
+    logged_at(serve, "became leader").len() > logged_at(serve, "lost leadership: stopped").len()
+}
+
 /// `mcp_runtime_leader_tasks` as the replica's /metrics reports it.
 async fn leader_tasks(serve: &Serve) -> Option<i64> {
     let (code, body) = serve.get("/metrics").await;
@@ -1039,6 +1044,13 @@ async fn fault_lease_lost_stops_every_write() {
 
     // Lost and regained five more times: one set of tasks (controller, pruning, reaper).
     for round in 0..5 {
+        // The Lease names a the moment its claim lands, a moment before a reads it back and
+        // starts its term; a theft in between is never a's loss (a never led), so each round
+        // starts once a says it leads.
+        assert!(
+            support::eventually(20, || async { leads_by_its_own_account(&a) }).await,
+            "round {round}: a holds the Lease but never started its term"
+        );
         let losses = logged_at(&a, "lost leadership: stopped").len();
         // Held well past a's next renewal (at most 10 s away, later on a busy machine), so a
         // sees it taken rather than expired: 12 s left a 2 s margin, which a cold CI run missed.
