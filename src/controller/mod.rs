@@ -37,8 +37,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::warn;
 
@@ -139,10 +139,7 @@ pub async fn run(
         metrics,
         readiness,
     ));
-    let controller = Controller::new(
-        Api::<McpServer>::namespaced(client, &config.namespace),
-        watcher::Config::default(),
-    );
+    let controller = servers_controller(client, &config.namespace);
     let mut tasks = side_tasks(&ctx, config, controller.store(), &term);
     let secret_servers = watches::secret_servers(controller.store());
     let config_map_referrers = watches::referrers(controller.store(), Kind::ConfigMap);
@@ -215,6 +212,21 @@ fn context(
             .then(|| config.service.node_host.clone())
             .flatten(),
     }
+}
+
+/// The controller of the McpServers in `ns`, its cache without managed fields (nothing reads
+/// them; they are a few hundred bytes per writer per server), its watch retrying within 2 s.
+fn servers_controller(client: Client, ns: &str) -> Controller<McpServer> {
+    let (store, writer) = reflector::store();
+    let servers = watcher(
+        Api::<McpServer>::namespaced(client, ns),
+        watcher::Config::default(),
+    )
+    .backoff(crate::runtime::client::watch_backoff())
+    .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
+    .reflect(writer)
+    .applied_objects();
+    Controller::for_stream(servers, store)
 }
 
 /// The term's tasks beside the controller: memo pruning and, unless turned off, the reaper.

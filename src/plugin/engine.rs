@@ -4,6 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,23 +33,52 @@ pub fn engine() -> Result<Engine, String> {
         .clone()
 }
 
+/// When the ticker started, and how many [`TICK`]s it has added to the engine's epoch since.
+/// The count is published after each increment, so it never runs ahead of the epoch.
+struct Clock {
+    start: std::time::Instant,
+    ticked: AtomicU64,
+}
+
+static CLOCK: OnceLock<Clock> = OnceLock::new();
+
+fn clock() -> &'static Clock {
+    CLOCK.get_or_init(|| Clock {
+        start: std::time::Instant::now(),
+        ticked: AtomicU64::new(0),
+    })
+}
+
 /// Keeps the epoch at the number of [`TICK`]s since the engine started, whatever the sleeps
 /// took. A plain "sleep 1 ms, add one" runs slow on a busy machine, where a 1 ms sleep often
 /// lasts several: on a busy node every late wake was added to every deadline (a 50 ms limit
 /// stopped 11 ms late at p50, 81 ms at worst). Catching up on each wake leaves only the last
 /// wake's lateness.
 fn tick(ticker: wasmtime::EngineWeak) {
-    let start = std::time::Instant::now();
-    let mut ticked: u128 = 0;
+    let clock = clock();
     while let Some(engine) = ticker.upgrade() {
-        let due = start.elapsed().as_micros() / TICK.as_micros();
-        while ticked < due {
+        let due = (clock.start.elapsed().as_micros() / TICK.as_micros()) as u64;
+        while clock.ticked.load(Ordering::Acquire) < due {
             engine.increment_epoch();
-            ticked += 1;
+            clock.ticked.fetch_add(1, Ordering::Release);
         }
         drop(engine);
         std::thread::sleep(TICK);
     }
+}
+
+/// How many epoch ticks from now a store's deadline must be so that it traps no sooner than
+/// `at`. Counted from the ticks already added, not from the wall clock: when the ticker is late
+/// the epoch lags the clock, and its catch-up would otherwise spend part of a deadline measured
+/// from the clock at once (a 20 ms cap cut a call after 18.9 ms on a busy CI machine). The tick
+/// that reaches the deadline is added only once the clock has passed `at`.
+pub fn ticks_until(at: std::time::Instant) -> u64 {
+    let clock = clock();
+    let due = at.saturating_duration_since(clock.start).as_micros();
+    let target = due.div_ceil(TICK.as_micros()) as u64;
+    target
+        .saturating_sub(clock.ticked.load(Ordering::Acquire))
+        .max(1)
 }
 
 fn build() -> wasmtime::Result<Engine> {
@@ -127,4 +157,22 @@ pub fn component(
         }
     }
     Ok((Arc::new(component), Source::Compiled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_deadline_is_never_armed_sooner_than_asked_however_late_the_ticker() {
+        engine().unwrap();
+        // Whether the ticker is on time or behind, the ticks still to come cover the wait.
+        for ms in [1u64, 20, 50, 1_000] {
+            let ticks = ticks_until(Instant::now() + Duration::from_millis(ms));
+            assert!(ticks >= ms, "{ms} ms armed as {ticks} ticks");
+        }
+        // A moment already past still gets one tick, so the call can trap.
+        assert_eq!(ticks_until(Instant::now() - Duration::from_millis(5)), 1);
+    }
 }

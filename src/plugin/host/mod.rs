@@ -237,7 +237,7 @@ impl LoadedPlugin {
         }
     }
 
-    /// Sets the store's epoch deadline to `deadline` (1 ms ticks), or fails with a timeout when
+    /// Sets the store's epoch deadline so that it traps no sooner than `deadline`, or fails with a timeout when
     /// it has already passed (a chain whose earlier plugins used up the shared budget).
     fn arm(
         &self,
@@ -249,10 +249,7 @@ impl LoadedPlugin {
         if left.is_zero() {
             return Err(self.timeout(hook, deadline));
         }
-        let ticks = (left.as_micros() as u64)
-            .div_ceil(engine::TICK.as_micros() as u64)
-            .max(1);
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(engine::ticks_until(deadline.at));
         Ok(())
     }
 
