@@ -31,6 +31,14 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+/// An API write's verb (create, replace, patch, delete, start, stop, restart) and outcome (ok,
+/// denied, not-found, conflict, rejected, error).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditLabels {
+    pub verb: String,
+    pub outcome: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PluginLabels {
     pub plugin: String,
@@ -46,6 +54,8 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram>,
+    /// Writes through the API by verb and outcome (the audit trail's count).
+    pub api_writes: Family<AuditLabels, Counter>,
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub servers: Family<PhaseLabels, Gauge>,
@@ -125,6 +135,12 @@ impl Metrics {
             "HTTP API latency by route",
             http_duration.clone(),
         );
+        let api_writes = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "api_writes",
+            "Writes through the HTTP API by verb and outcome (one audit line each)",
+            api_writes.clone(),
+        );
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         let mcp_probes = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -165,6 +181,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            api_writes,
             reconciles,
             reconcile_duration,
             servers,

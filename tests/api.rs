@@ -659,3 +659,146 @@ async fn logs_through_http_tail_and_follow() {
     .await;
     assert_eq!(got, Ok(true), "followed stream: {seen:?}");
 }
+
+/// Collects what a tracing subscriber writes (JSON lines).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The audit lines' fields, in order.
+    fn audit(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["target"] == "mcp_runtime::audit")
+            .map(|l| l["fields"].clone())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_write_leaves_one_audit_line_that_names_fields_never_values() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || sink.clone())
+        .finish();
+    // The test's runtime has one thread: everything the router does logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let a = setup("api-audit").await;
+    let doc = json!({"name": "audited", "image": "ghcr.io/example/a:1",
+                     "transport": {"type": "streamable-http", "port": 9000},
+                     "env": [{"name": "API_KEY", "secretValue": "k-audit-123"}]});
+    let post = |token, body| call(&a.router, Method::POST, "/v1/servers", token, body);
+    assert_eq!(
+        post(Some(TOKEN), j(doc.clone())).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(Some("wrong"), j(doc.clone())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let invalid = json!({"name": "audited-2", "image": 7});
+    assert_eq!(
+        post(Some(TOKEN), j(invalid)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (s, _, body) = call(
+        &a.router,
+        Method::PATCH,
+        "/v1/servers/audited",
+        Some(TOKEN),
+        j(json!({"image": "ghcr.io/example/a:2",
+                 "env": [{"name": "API_KEY", "secretValue": "k-audit-456"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let stop = call(
+        &a.router,
+        Method::POST,
+        "/v1/servers/audited/stop",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(stop.0, StatusCode::ACCEPTED);
+    // Reads and previews are not writes.
+    call(
+        &a.router,
+        Method::GET,
+        "/v1/servers/audited",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    let gone = call(
+        &a.router,
+        Method::DELETE,
+        "/v1/servers/audited",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(gone.0, StatusCode::NO_CONTENT);
+
+    let lines = captured.audit();
+    let row = |l: &Value| {
+        let f = |k: &str| {
+            l[k].as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| l[k].to_string())
+        };
+        (f("verb"), f("caller"), f("server"), f("outcome"))
+    };
+    let rows: Vec<_> = lines.iter().map(row).collect();
+    let want = |v: &str, c: &str, s: &str, o: &str| (v.into(), c.into(), s.into(), o.into());
+    assert_eq!(
+        rows,
+        vec![
+            want("create", "token-1", "audited", "ok"),
+            want("create", "unauthenticated", "", "denied"),
+            want("create", "token-1", "", "rejected"),
+            want("patch", "token-1", "audited", "ok"),
+            want("stop", "token-1", "audited", "ok"),
+            want("delete", "token-1", "audited", "ok"),
+        ]
+    );
+    for l in &lines {
+        assert_eq!(l["namespace"], a.rt.ns.name.as_str());
+    }
+    let changed = |i: usize| lines[i]["changed"].as_str().unwrap().to_string();
+    assert!(changed(0).contains("/spec/image"), "{}", changed(0));
+    assert!(
+        changed(3).contains("/spec/image") && !changed(3).contains("/spec/env"),
+        "a new secret value changes no stored field: {}",
+        changed(3)
+    );
+    assert_eq!(lines[3]["secret_values"], "API_KEY");
+    assert!(changed(4).contains("/spec/stopped"), "{}", changed(4));
+    let all = serde_json::to_string(&lines).unwrap();
+    for value in ["k-audit-123", "k-audit-456", "ghcr.io/example/a:2", "wrong"] {
+        assert!(!all.contains(value), "{value} in the audit trail: {all}");
+    }
+    // Counted by verb and outcome.
+    let (_, _, metrics) = call(&a.router, Method::GET, "/metrics", None, None).await;
+    let text = metrics
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| metrics.to_string());
+    assert!(
+        text.contains(r#"mcp_runtime_api_writes_total{verb="create",outcome="ok"} 1"#),
+        "{text}"
+    );
+}

@@ -3,8 +3,8 @@
 //! deploy/local-cluster/images.sh from this checkout's binary), as a pod on the real node with
 //! only its ServiceAccount. It reaches the API server through the `kubernetes` Service and
 //! creates a streamable-HTTP server and a bridged stdio server (the official server-everything);
-//! both reach `Ready=True` and `McpReady=True`, probed from inside the cluster through their
-//! Services, with `MCP_RUNTIME_MCP_PROBE_GATES_READY=true`; the official SDK's client then calls
+//! both reach `Ready=True` and `McpReady=True`, probed from inside the cluster at their pods'
+//! IPs, with `MCP_RUNTIME_MCP_PROBE_GATES_READY=true`; the official SDK's client then calls
 //! a tool of each through its ClusterIP.
 
 mod support;

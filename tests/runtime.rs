@@ -81,21 +81,17 @@ async fn full_lifecycle_on_real_objects() {
         .await
         .expect("HTTP server has a Service");
 
-    // MCP readiness: the local cluster's Pods are simulated, so the probe (at the Service's
-    // ClusterIP) says NotReachable, and nothing else changes.
+    // MCP readiness: the local cluster's Pods are simulated, so the probe (at the pod's IP)
+    // says NotReachable and names what it could not reach, and nothing else changes.
+    let ip = pod_ip(&rt, "mcp-github").await;
+    let url = format!("http://{ip}:8082/mcp");
     let m = rt
-        .wait_status("github", 30, "an MCP probe result", |s| {
-            support::has_condition(s, "McpReady", "NotReachable")
+        .wait_status("github", 30, "an MCP probe of the pod", |s| {
+            mcp_failed_at(s, &url)
         })
         .await;
     let mcp_ready = support::condition(m.clone(), "McpReady");
     assert_eq!(mcp_ready.status, "False");
-    let ip = cluster_ip(&rt, "mcp-github").await;
-    assert!(
-        mcp_ready.message.contains(&format!("http://{ip}:8082/mcp")),
-        "names what it could not reach: {}",
-        mcp_ready.message
-    );
     let status = m.status.unwrap();
     assert_eq!(
         status.phase,
@@ -848,15 +844,14 @@ async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server
         .map(|p| p.port)
         .collect();
     assert_eq!(ports, [8080]);
-    // And it is probed like one (unreachable from here: the Pods are simulated).
-    let m = rt
-        .wait_status("files", 30, "an MCP probe result", |s| {
-            support::has_condition(s, "McpReady", "NotReachable")
-        })
-        .await;
-    let ip = cluster_ip(&rt, "mcp-files").await;
-    let message = support::condition(m, "McpReady").message;
-    assert!(message.contains(&ip), "{message}");
+    // And it is probed like one, at the bridge's port (unreachable from here: the Pods are
+    // simulated).
+    let ip = pod_ip(&rt, "mcp-files").await;
+    let url = format!("http://{ip}:8080/mcp");
+    rt.wait_status("files", 30, "an MCP probe of the pod", |s| {
+        mcp_failed_at(s, &url)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -872,7 +867,7 @@ async fn with_the_gate_on_ready_means_the_server_answered_over_mcp() {
         .await;
     let status = m.status.clone().unwrap();
     assert_eq!(status.ready_replicas, Some(1), "the pod itself is ready");
-    let ip = cluster_ip(&rt, "mcp-gated").await;
+    let ip = pod_ip(&rt, "mcp-gated").await;
     let message = support::condition(m, "Ready").message;
     assert!(message.contains(&ip), "names the endpoint: {message}");
     // A server with nothing to probe is not held back.
@@ -1417,8 +1412,23 @@ async fn every_write_names_its_field_manager() {
     );
 }
 
-/// The ClusterIP of a server's Service: where the MCP probe goes.
-async fn cluster_ip(rt: &Runtime, service: &str) -> String {
-    let svc = rt.ns.api::<Service>().get(service).await.unwrap();
-    svc.spec.unwrap().cluster_ip.unwrap()
+/// The IP of the server's pod (its Deployment `deployment`), once it has one: where the MCP
+/// probe goes from the moment the pod runs.
+async fn pod_ip(rt: &Runtime, deployment: &str) -> String {
+    let params = ListParams::default().labels(&format!("mcp-runtime.dev/server={deployment}"));
+    for _ in 0..60 {
+        let pods = rt.ns.api::<Pod>().list(&params).await.unwrap();
+        if let Some(ip) = pods.items.iter().find_map(|p| p.status.as_ref()?.pod_ip.clone()) {
+            return ip;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{deployment}: no pod with an IP after 30 s");
+}
+
+/// Whether the status says the MCP probe could not reach `url`.
+fn mcp_failed_at(s: &mcp_runtime::crd::McpServerStatus, url: &str) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "McpReady" && c.reason == "NotReachable" && c.message.contains(url))
 }

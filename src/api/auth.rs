@@ -11,28 +11,40 @@ use secrecy::{ExposeSecret, SecretSlice};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::audit::Caller;
 use super::problem::Problem;
 use std::sync::Arc;
 
 /// The accepted tokens. Each is a [`SecretSlice`]: its `Debug` shows `[REDACTED]` and its memory
 /// is zeroed when dropped, so a token reaches neither a log line nor a core dump by accident.
+/// Each has a name for the audit trail: the `#` comment line right above it, else `token-<n>`.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens {
-    tokens: Vec<SecretSlice<u8>>,
+    tokens: Vec<(String, SecretSlice<u8>)>,
     /// No authentication at all (explicitly asked for).
     pub disabled: bool,
 }
 
 impl Tokens {
-    /// Tokens from text, one per line; blank lines and `#` comments are skipped.
+    /// Tokens from text, one per line; blank lines and `#` comments are skipped, a comment
+    /// naming the token on the next line.
     pub fn parse(text: &str) -> Tokens {
+        let mut tokens = Vec::new();
+        let mut comment: Option<&str> = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(c) = line.strip_prefix('#') {
+                comment = Some(c.trim()).filter(|c| !c.is_empty());
+            } else if line.is_empty() {
+                comment = None;
+            } else {
+                let name = comment
+                    .take()
+                    .map_or_else(|| format!("token-{}", tokens.len() + 1), str::to_string);
+                tokens.push((name, SecretSlice::from(line.as_bytes().to_vec())));
+            }
+        }
         Tokens {
-            tokens: text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| SecretSlice::from(l.as_bytes().to_vec()))
-                .collect(),
+            tokens,
             disabled: false,
         }
     }
@@ -48,14 +60,23 @@ impl Tokens {
         self.tokens.is_empty()
     }
 
-    /// Whether `given` is one of the tokens. Every token is compared, each in constant time,
-    /// so the time taken says nothing about which one nearly matched.
+    /// Whether `given` is one of the tokens.
     pub fn accepts(&self, given: &[u8]) -> bool {
-        let mut ok = subtle::Choice::from(0);
-        for t in &self.tokens {
-            ok |= t.expose_secret().ct_eq(given);
+        self.identify(given).is_some()
+    }
+
+    /// The name of the token `given` is. Every token is compared, each in constant time, and
+    /// the match is selected without a branch, so the time taken says nothing about which one
+    /// matched or nearly matched.
+    pub fn identify(&self, given: &[u8]) -> Option<&str> {
+        use subtle::ConditionallySelectable;
+        let mut found = 0u64;
+        for (i, (_, t)) in self.tokens.iter().enumerate() {
+            found =
+                u64::conditional_select(&found, &(i as u64 + 1), t.expose_secret().ct_eq(given));
         }
-        bool::from(ok)
+        let index = usize::try_from(found).ok()?.checked_sub(1)?;
+        self.tokens.get(index).map(|(name, _)| name.as_str())
     }
 }
 
@@ -74,8 +95,11 @@ pub async fn require_token(
 ) -> Response {
     let path = req.uri().path();
     let protected = path.starts_with("/v1/") || (path == "/metrics" && state.metrics_require_auth);
-    if !protected || state.tokens.disabled {
+    if !protected {
         return next.run(req).await;
+    }
+    if state.tokens.disabled {
+        return with_caller(next.run(req).await, "anonymous");
     }
     let given = req
         .headers()
@@ -83,9 +107,12 @@ pub async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().as_bytes().to_vec());
-    match given {
-        Some(t) if state.tokens.accepts(&t) => next.run(req).await,
-        _ => {
+    match given.as_deref().and_then(|t| state.tokens.identify(t)) {
+        Some(name) => {
+            let name = name.to_string();
+            with_caller(next.run(req).await, &name)
+        }
+        None => {
             let mut resp = Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -100,6 +127,12 @@ pub async fn require_token(
     }
 }
 
+/// `resp` with who asked, for the audit trail (outside this middleware).
+fn with_caller(mut resp: Response, name: &str) -> Response {
+    resp.extensions_mut().insert(Caller(name.to_string()));
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +143,15 @@ mod tests {
         assert!(t.accepts(b"abc") && t.accepts(b"def"));
         assert!(!t.accepts(b"ab") && !t.accepts(b"abcd") && !t.accepts(b""));
         assert!(!Tokens::parse("").accepts(b""));
+    }
+
+    #[test]
+    fn each_token_is_named_by_the_comment_above_it_or_by_its_place() {
+        let t = Tokens::parse("# platform\nabc\n\n# ci runner\n# nightly\ndef\nghi\n");
+        assert_eq!(t.identify(b"abc"), Some("platform"));
+        assert_eq!(t.identify(b"def"), Some("nightly"));
+        assert_eq!(t.identify(b"ghi"), Some("token-3"));
+        assert_eq!(t.identify(b"gh"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! runtime manager. Every body is checked against `schemas/` before anything is written;
 //! errors are `application/problem+json` with the JSON path of each violation.
 
+pub mod audit;
 pub mod auth;
 pub mod openapi;
 pub mod preview;
@@ -178,6 +179,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        // Outside the token check, so that refused writes are in the trail too.
+        .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::audit::Audited;
 use super::problem::Problem;
 use crate::api::store::Precondition;
 use crate::crd::McpServer;
@@ -142,6 +143,21 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Problem {
     )
 }
 
+/// A server's stored document as the audit trail compares it: its spec (secret values are
+/// references there) and annotations (a restart is one).
+fn stored(m: &McpServer) -> Value {
+    json!({
+        "spec": serde_json::to_value(m.server_spec()).unwrap_or_default(),
+        "annotations": m.metadata.annotations,
+    })
+}
+
+/// `resp` with what the write did, for the audit trail (outside the handler).
+fn with_audit(mut resp: Response, audited: Audited) -> Response {
+    resp.extensions_mut().insert(audited);
+    resp
+}
+
 pub(super) fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
     state
         .servers
@@ -217,7 +233,8 @@ pub async fn create(
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(resp)
+    let audit = Audited::change(&created.name_any(), &Value::Null, &stored(&created), &doc);
+    Ok(with_audit(resp, audit))
 }
 
 pub async fn show(
@@ -258,7 +275,7 @@ pub async fn replace(
     ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let mut doc = json_body(body)?;
     check_name(&doc, &name)?;
     if doc.get("name").is_none()
@@ -266,8 +283,10 @@ pub async fn replace(
     {
         m.insert("name".into(), name.clone().into());
     }
+    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
     let updated = state.manager.update(&doc, if_match(&headers)?).await?;
-    Ok(Json(view(&updated)))
+    let audit = Audited::change(&name, &before, &stored(&updated), &doc);
+    Ok(with_audit(Json(view(&updated)).into_response(), audit))
 }
 
 /// JSON merge patch (RFC 7386) onto the stored document.
@@ -276,7 +295,7 @@ pub async fn patch(
     ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let patch = json_body(body)?;
     let wanted = if_match(&headers)?;
     // Without If-Match, the patch is applied to the document it was computed from; if the
@@ -284,8 +303,10 @@ pub async fn patch(
     // (status writes do not count: they leave the document's version as it was).
     let attempts = if wanted.is_some() { 1 } else { 5 };
     let mut outcome = None;
+    let mut before = Value::Null;
     for _ in 0..attempts {
         let current = state.manager.get(&name).await?;
+        before = stored(&current);
         let mut doc = serde_json::to_value(current.server_spec()).map_err(internal)?;
         json_patch::merge(&mut doc, &patch);
         check_name(&doc, &name)?;
@@ -311,13 +332,14 @@ pub async fn patch(
             ));
         }
     };
-    Ok(Json(view(&updated)))
+    let audit = Audited::change(&name, &before, &stored(&updated), &patch);
+    Ok(with_audit(Json(view(&updated)).into_response(), audit))
 }
 
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
-) -> Result<StatusCode> {
+) -> Result<Response> {
     state.manager.remove(&name).await?;
     // Reads come from the watch cache: answer once it has seen the deletion (a few ms), so a
     // client's next GET does not find the server it just deleted. Bounded: the deletion stands
@@ -328,40 +350,43 @@ pub async fn remove(
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(with_audit(
+        StatusCode::NO_CONTENT.into_response(),
+        Audited::of(&name),
+    ))
 }
 
 pub async fn start(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(view(&state.manager.start(&name).await?)),
-    )
-        .into_response())
+    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
+    let done = state.manager.start(&name).await?;
+    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
+    let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
+    Ok(with_audit(resp, audit))
 }
 
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(view(&state.manager.stop(&name).await?)),
-    )
-        .into_response())
+    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
+    let done = state.manager.stop(&name).await?;
+    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
+    let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
+    Ok(with_audit(resp, audit))
 }
 
 pub async fn restart(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(view(&state.manager.restart(&name).await?)),
-    )
-        .into_response())
+    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
+    let done = state.manager.restart(&name).await?;
+    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
+    let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
+    Ok(with_audit(resp, audit))
 }
 
 /// Served from the watch cache: no request to the API server (but on a miss).

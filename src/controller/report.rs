@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
@@ -14,6 +15,7 @@ use tracing::info;
 use crate::controller::status::{self, Acceptance, Observed};
 use crate::crd::{McpServer, McpServerStatus};
 use crate::mcp::readiness::Serving;
+use crate::render::deployment::CONTAINER;
 use crate::render::labels;
 use crate::runtime::ssa::yaml_safe;
 use crate::runtime::{CONTROLLER_MANAGER, Error};
@@ -37,30 +39,25 @@ pub async fn report(
         let (host, port) = (ctx.node_host.as_deref()?, l.left.node_port?);
         Some(url(host, port, &l.http.as_ref()?.1))
     });
-    // A control plane given a node host reaches its servers there (it is outside the cluster);
-    // else the probe goes to the Service's ClusterIP: no cluster DNS needed (the local cluster
-    // has none), while clients are given the DNS name.
-    let cluster_ip = last.as_ref().and_then(|l| {
-        let ((port, path), ip) = (l.http.as_ref()?, l.left.cluster_ip.as_deref()?);
-        Some(url(ip, i32::from(*port), path))
+    let selector = labels::selector(names);
+    let pods = ctx.caches.pods.state_filter(|p| {
+        p.labels().get(labels::SERVER_LABEL) == selector.get(labels::SERVER_LABEL)
     });
-    let probed = node_endpoint
-        .clone()
-        .or(cluster_ip)
-        .or_else(|| endpoint.clone());
+    let route = probe_route(
+        node_endpoint.as_deref(),
+        last.as_ref().and_then(|l| l.http.as_ref()),
+        last.as_ref().and_then(|l| l.left.cluster_ip.as_deref()),
+        &pods,
+    );
     let serving = serving(
         &acceptance,
         spec.stopped,
-        probed.as_deref(),
+        route.or(endpoint.clone().map(Route::Service)),
         deployment.as_deref(),
     );
     let (mcp, next_probe) = ctx
         .readiness
         .observe(&ObjectRef::from_obj(server.mcp), serving);
-    let selector = labels::selector(names);
-    let pods = ctx.caches.pods.state_filter(|p| {
-        p.labels().get(labels::SERVER_LABEL) == selector.get(labels::SERVER_LABEL)
-    });
     let has_secret = ctx.caches.secrets.get(&ctx.here(&names.secret)).is_some();
     let observed = Observed {
         generation: server.mcp.metadata.generation,
@@ -93,18 +90,80 @@ fn url(host: &str, port: i32, path: &str) -> String {
     }
 }
 
-/// Whether and where the server can be probed over MCP now.
+/// Where a server's MCP probe goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Route {
+    /// A pod at its own IP (its UID): probed from the moment its server container runs, before
+    /// the kubelet's readiness and kube-proxy's routing, which the pod's `Ready` condition and
+    /// the Service report on their own.
+    Pod { url: String, uid: String },
+    /// The Service (its ClusterIP or DNS name) or a node port, once the Deployment has an
+    /// available replica.
+    Service(String),
+}
+
+/// The probe's route: a control plane given a node host is outside the cluster and reaches its
+/// servers there; else the newest pod that can answer, at its IP; else, while no pod can, the
+/// Service's ClusterIP (no cluster DNS needed: the local cluster has none).
+fn probe_route(
+    node_endpoint: Option<&str>,
+    http: Option<&(u16, String)>,
+    cluster_ip: Option<&str>,
+    pods: &[std::sync::Arc<Pod>],
+) -> Option<Route> {
+    if let Some(node) = node_endpoint {
+        return Some(Route::Service(node.to_string()));
+    }
+    let (port, path) = http?;
+    if let Some((ip, uid)) = answering_pod(pods) {
+        return Some(Route::Pod {
+            url: url(ip, i32::from(*port), path),
+            uid: uid.to_string(),
+        });
+    }
+    cluster_ip.map(|ip| Route::Service(url(ip, i32::from(*port), path)))
+}
+
+/// The newest pod not being deleted that has an IP and whose server container runs (any
+/// container, when a policy renamed it): its IP and UID.
+fn answering_pod(pods: &[std::sync::Arc<Pod>]) -> Option<(&str, &str)> {
+    let runs = |p: &Pod| {
+        let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
+        let running = |c: &ContainerStatus| c.state.as_ref().is_some_and(|s| s.running.is_some());
+        let server = statuses.iter().find(|c| c.name == CONTAINER);
+        Some(server.map_or_else(|| statuses.iter().any(running), running))
+    };
+    pods.iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && runs(p) == Some(true))
+        .filter_map(|p| {
+            let ip = p.status.as_ref()?.pod_ip.as_deref()?;
+            Some((p.metadata.creation_timestamp.clone(), ip, p.metadata.uid.as_deref()?))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, ip, uid)| (ip, uid))
+}
+
+/// Whether and where the server can be probed over MCP now: a pod from the moment it can
+/// answer (a new pod, a new target: probed at once), the Service once the Deployment has an
+/// available replica (a rollout, a scale or a lost pod changes the revision: probed again).
 fn serving(
     acceptance: &Acceptance,
     stopped: bool,
-    url: Option<&str>,
+    route: Option<Route>,
     deployment: Option<&Deployment>,
 ) -> Serving {
     if *acceptance != Acceptance::Accepted || stopped {
         return Serving::NotServing;
     }
-    let Some(url) = url else {
-        return Serving::NoEndpoint;
+    let url = match route {
+        None => return Serving::NoEndpoint,
+        Some(Route::Pod { url, uid }) => {
+            return Serving::Available {
+                endpoint: url,
+                revision: format!("pod/{uid}"),
+            };
+        }
+        Some(Route::Service(url)) => url,
     };
     let Some(d) = deployment else {
         return Serving::NotServing;
@@ -114,10 +173,9 @@ fn serving(
     if available == 0 {
         return Serving::NotServing;
     }
-    // A rollout finishing, a scale or a lost pod changes the revision: re-probe.
     let updated = s.and_then(|s| s.updated_replicas).unwrap_or(0);
     Serving::Available {
-        endpoint: url.to_string(),
+        endpoint: url,
         revision: format!(
             "{}/{updated}/{available}",
             d.metadata.generation.unwrap_or(0)
@@ -150,3 +208,6 @@ async fn write(ctx: &Context, mcp: &McpServer, new: McpServerStatus) -> Result<(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
