@@ -3,10 +3,10 @@
 //! for a streamable-HTTP server (the official server-everything) and a bridged stdio one (its
 //! stdio mode), side by side with `kubectl apply` of a plain Deployment of the same image (the
 //! kubelet's own pace: no Secret, Service, NetworkPolicy or init container). A separate
-//! `mcp-runtime serve` reconciles and probes (from the host, at the Services' ClusterIPs).
+//! `mcp-runtime serve` reconciles and probes (from the host, at the pods' IPs).
 //!
 //! `cargo bench --bench real_node` (MCP_RUNTIME_BENCH_ITERATIONS, default 10 per row, one at a
-//! time). Each server is deleted, and its pod gone, before the next.
+//! time; MCP_RUNTIME_BENCH_BIN runs another build's `serve`, for a before and an after). Each server is deleted, and its pod gone, before the next.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -213,7 +213,11 @@ async fn main() -> anyhow::Result<()> {
         .port();
     let token = std::env::temp_dir().join(format!("{ns}-token"));
     std::fs::write(&token, "bench-token\n")?;
-    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+    // Another build's binary (MCP_RUNTIME_BENCH_BIN) measures a before and an after with one bench.
+    let bin = std::env::var("MCP_RUNTIME_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mcp-runtime").to_string());
+    println!("serve: {bin}");
+    let mut serve = tokio::process::Command::new(&bin)
         .args(["serve", "--leader-elect=false", "--namespace", &ns])
         .args(["--kubeconfig", &kc.display().to_string()])
         .args(["--listen", &format!("127.0.0.1:{port}")])

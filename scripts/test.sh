@@ -31,6 +31,9 @@ fi
 started=0
 if ! { [ -s "$KC" ] && "$BIN/kubectl" --kubeconfig="$KC" get --raw /readyz >/dev/null 2>&1; }; then
   # What the real node changes on the host must all be undone by down.sh: compared at the end.
+  # A cluster an earlier run left behind without its API server (a machine stopped mid-run) is
+  # taken down first, so that the comparison is with the host as it was before any of ours.
+  if [ -e "${KC%/kubeconfig}/node" ]; then "$LC/down.sh" >/dev/null 2>&1 || true; fi
   "$LC/host-state.sh" > "$CACHE/host-before.txt"
   "$LC/up.sh"
   started=1

@@ -86,7 +86,7 @@ async fn full_lifecycle_on_real_objects() {
     let ip = pod_ip(&rt, "mcp-github").await;
     let url = format!("http://{ip}:8082/mcp");
     let m = rt
-        .wait_status("github", 30, "an MCP probe of the pod", |s| {
+        .wait_status("github", 30, "an MCP probe of the pod", move |s| {
             mcp_failed_at(s, &url)
         })
         .await;
@@ -848,7 +848,7 @@ async fn a_stdio_server_with_a_command_is_bridged_and_served_like_an_http_server
     // simulated).
     let ip = pod_ip(&rt, "mcp-files").await;
     let url = format!("http://{ip}:8080/mcp");
-    rt.wait_status("files", 30, "an MCP probe of the pod", |s| {
+    rt.wait_status("files", 30, "an MCP probe of the pod", move |s| {
         mcp_failed_at(s, &url)
     })
     .await;
@@ -1418,7 +1418,11 @@ async fn pod_ip(rt: &Runtime, deployment: &str) -> String {
     let params = ListParams::default().labels(&format!("mcp-runtime.dev/server={deployment}"));
     for _ in 0..60 {
         let pods = rt.ns.api::<Pod>().list(&params).await.unwrap();
-        if let Some(ip) = pods.items.iter().find_map(|p| p.status.as_ref()?.pod_ip.clone()) {
+        if let Some(ip) = pods
+            .items
+            .iter()
+            .find_map(|p| p.status.as_ref()?.pod_ip.clone())
+        {
             return ip;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

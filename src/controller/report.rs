@@ -137,7 +137,11 @@ fn answering_pod(pods: &[std::sync::Arc<Pod>]) -> Option<(&str, &str)> {
         .filter(|p| p.metadata.deletion_timestamp.is_none() && runs(p) == Some(true))
         .filter_map(|p| {
             let ip = p.status.as_ref()?.pod_ip.as_deref()?;
-            Some((p.metadata.creation_timestamp.clone(), ip, p.metadata.uid.as_deref()?))
+            Some((
+                p.metadata.creation_timestamp.clone(),
+                ip,
+                p.metadata.uid.as_deref()?,
+            ))
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, ip, uid)| (ip, uid))

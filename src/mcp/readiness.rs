@@ -276,7 +276,7 @@ pub fn next_probe(answered: bool, failures: u32, interval: Duration) -> Duration
         return interval;
     }
     if failures <= STARTING_TRIES {
-        return STARTING_RETRY.min(interval.max(STARTING_RETRY));
+        return STARTING_RETRY;
     }
     let doublings = (failures - STARTING_TRIES - 1).min(16);
     let backoff = FIRST_RETRY.saturating_mul(1u32 << doublings);

@@ -60,7 +60,12 @@ fn the_probe_goes_to_the_newest_pod_that_can_answer() {
 
 #[test]
 fn without_an_answering_pod_the_probe_goes_to_the_service_and_outside_to_the_node() {
-    let waiting = [pod("starting", "2026-12-07T10:00:07Z", Some("10.0.0.3"), false)];
+    let waiting = [pod(
+        "starting",
+        "2026-12-07T10:00:07Z",
+        Some("10.0.0.3"),
+        false,
+    )];
     assert_eq!(
         probe_route(None, Some(&http()), Some("fd00::5"), &waiting),
         Some(Route::Service("http://[fd00::5]:8080/mcp".into()))
@@ -81,7 +86,12 @@ fn a_pod_is_probed_before_the_deployment_counts_it_available_the_service_only_af
         uid: "u".into(),
     });
     assert_eq!(
-        serving(&Acceptance::Accepted, false, pod_route.clone(), Some(&deployment(0))),
+        serving(
+            &Acceptance::Accepted,
+            false,
+            pod_route.clone(),
+            Some(&deployment(0))
+        ),
         Serving::Available {
             endpoint: "http://10.0.0.2:8080/mcp".into(),
             revision: "pod/u".into()
@@ -89,11 +99,21 @@ fn a_pod_is_probed_before_the_deployment_counts_it_available_the_service_only_af
     );
     let service = || Some(Route::Service("http://10.96.0.5:8080/mcp".into()));
     assert_eq!(
-        serving(&Acceptance::Accepted, false, service(), Some(&deployment(0))),
+        serving(
+            &Acceptance::Accepted,
+            false,
+            service(),
+            Some(&deployment(0))
+        ),
         Serving::NotServing
     );
     assert_eq!(
-        serving(&Acceptance::Accepted, false, service(), Some(&deployment(1))),
+        serving(
+            &Acceptance::Accepted,
+            false,
+            service(),
+            Some(&deployment(1))
+        ),
         Serving::Available {
             endpoint: "http://10.96.0.5:8080/mcp".into(),
             revision: "3/1/1".into()
