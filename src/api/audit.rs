@@ -166,6 +166,13 @@ pub fn changed_paths(old: &Value, new: &Value, at: &mut String, out: &mut Vec<St
         (a @ Value::Array(_), Value::Null) => (a, &empty_list),
         pair => pair,
     };
+    let mut child = |segment: &str, x: Option<&Value>, y: Option<&Value>| {
+        at.push('/');
+        at.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+        let missing = Value::Null;
+        changed_paths(x.unwrap_or(&missing), y.unwrap_or(&missing), at, out);
+        at.truncate(len);
+    };
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a
@@ -174,29 +181,12 @@ pub fn changed_paths(old: &Value, new: &Value, at: &mut String, out: &mut Vec<St
                 .collect();
             keys.sort();
             for k in keys {
-                at.push('/');
-                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                let missing = Value::Null;
-                changed_paths(
-                    a.get(k).unwrap_or(&missing),
-                    b.get(k).unwrap_or(&missing),
-                    at,
-                    out,
-                );
-                at.truncate(len);
+                child(k, a.get(k), b.get(k));
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                at.push_str(&format!("/{i}"));
-                let missing = Value::Null;
-                changed_paths(
-                    a.get(i).unwrap_or(&missing),
-                    b.get(i).unwrap_or(&missing),
-                    at,
-                    out,
-                );
-                at.truncate(len);
+                child(&i.to_string(), a.get(i), b.get(i));
             }
         }
         (a, b) if a != b => out.push(if at.is_empty() {

@@ -360,31 +360,33 @@ pub async fn start(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
-    let done = state.manager.start(&name).await?;
-    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
-    let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
-    Ok(with_audit(resp, audit))
+    accepted(&state, &name, state.manager.start(&name)).await
 }
 
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
-    let done = state.manager.stop(&name).await?;
-    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
-    let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
-    Ok(with_audit(resp, audit))
+    accepted(&state, &name, state.manager.stop(&name)).await
 }
 
 pub async fn restart(
     State(state): State<Arc<AppState>>,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
-    let done = state.manager.restart(&name).await?;
-    let audit = Audited::change(&name, &before, &stored(&done), &Value::Null);
+    accepted(&state, &name, state.manager.restart(&name)).await
+}
+
+/// A lifecycle write (start, stop, restart): 202 with the server, audited against the cached
+/// document from before `write` ran (a future does nothing until awaited).
+async fn accepted(
+    state: &AppState,
+    name: &str,
+    write: impl std::future::Future<Output = crate::runtime::Result<McpServer>>,
+) -> Result<Response> {
+    let before = cached(state, name).map_or(Value::Null, |m| stored(&m));
+    let done = write.await?;
+    let audit = Audited::change(name, &before, &stored(&done), &Value::Null);
     let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
     Ok(with_audit(resp, audit))
 }

@@ -172,7 +172,7 @@ const LIVENESS_DELAY_SECONDS: i32 = 60;
 /// The bridge's probes: ready when the child answered (`/readyz`, every second from the moment
 /// the container starts), alive while the bridge answers (`/healthz`, every 30 s, first after
 /// [`LIVENESS_DELAY_SECONDS`]). No startup probe: see [`http_default_probes`].
-fn bridge_probes(port: u16) -> [Option<K8sProbe>; 3] {
+fn bridge_probes(port: u16) -> [Option<K8sProbe>; 2] {
     let http = |path: &str, period, failure, delay| K8sProbe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -186,7 +186,6 @@ fn bridge_probes(port: u16) -> [Option<K8sProbe>; 3] {
         ..Default::default()
     };
     [
-        None,
         Some(http("/readyz", 1, 2, None)),
         Some(http("/healthz", 30, 3, Some(LIVENESS_DELAY_SECONDS))),
     ]
@@ -221,7 +220,7 @@ fn container(
     let (ports, probes) = match serving {
         Serving::Http { port: p, .. } => (port(p), http_default_probes(p)),
         Serving::Bridged { port: p, .. } => (port(p), bridge_probes(p)),
-        Serving::Stdio => (None, [None, None, None]),
+        Serving::Stdio => (None, [None, None]),
     };
     // Bridged: the bridge runs the original command as its child (`args` follow it unchanged).
     let command = match serving {
@@ -242,7 +241,8 @@ fn container(
         _ => (!spec.command.is_empty()).then(|| spec.command.clone()),
     };
     let given = spec.probes.clone().unwrap_or_default();
-    let [startup, readiness, liveness] = probes;
+    // Defaults for readiness and liveness only: a startup probe is the spec's own choice.
+    let [readiness, liveness] = probes;
     Container {
         name: CONTAINER.into(),
         image: Some(image),
@@ -253,7 +253,7 @@ fn container(
         env: (!env.is_empty()).then_some(env),
         env_from: env_from(spec),
         ports,
-        startup_probe: given.startup.as_ref().map(probe).or(startup),
+        startup_probe: given.startup.as_ref().map(probe),
         readiness_probe: given.readiness.as_ref().map(probe).or(readiness),
         liveness_probe: given.liveness.as_ref().map(probe).or(liveness),
         resources: Some(ResourceRequirements {
@@ -289,7 +289,7 @@ pub fn default_pull_policy(image: &str) -> &'static str {
 /// with startup 1 s x 120 and readiness every 2 s: create → Ready 1.98 s p50, a plain Deployment
 /// with a 1 s readiness probe 0.99 s. The kubelet probes readiness as soon as the container
 /// runs, so this is the plain Deployment's pace.
-fn http_default_probes(port: u16) -> [Option<K8sProbe>; 3] {
+fn http_default_probes(port: u16) -> [Option<K8sProbe>; 2] {
     let tcp = |period, failure, success, delay| K8sProbe {
         tcp_socket: Some(TCPSocketAction {
             port: IntOrString::Int(i32::from(port)),
@@ -303,7 +303,6 @@ fn http_default_probes(port: u16) -> [Option<K8sProbe>; 3] {
         ..Default::default()
     };
     [
-        None,
         Some(tcp(1, 2, Some(1), None)),
         Some(tcp(30, 3, None, Some(LIVENESS_DELAY_SECONDS))),
     ]
