@@ -116,9 +116,9 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     let (state, _cache) = mcp_runtime::api::AppState::new(
         client,
+        mcp_runtime::runtime::scope::Served::from_list(&["default".to_string()]),
         Default::default(),
-        mcp_runtime::api::Tokens::disabled(),
-        false,
+        mcp_runtime::api::Access::tokens(mcp_runtime::api::Tokens::disabled()),
         Arc::new(mcp_runtime::metrics::Metrics::new()),
         plugins,
     );

@@ -9,7 +9,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
-use mcp_runtime::api::{AppState, Tokens};
+use mcp_runtime::api::review::Reviewer;
+use mcp_runtime::api::{Access, AppState, Tokens};
 use mcp_runtime::config::{KubeconfigKind, RuntimeConfig};
 use mcp_runtime::controller;
 use mcp_runtime::controller::leader;
@@ -110,7 +111,7 @@ pub async fn serve(mut config: RuntimeConfig, leader_elect: bool) -> anyhow::Res
     let metrics = Arc::new(Metrics::new());
     let plugins = load_plugins(&config, &metrics).await?;
     let api = start_api(&client, &config, &metrics, &plugins).await?;
-    info!(namespace = %config.namespace, "controller starting");
+    info!(namespace = %config.namespace, serving = %config.served().describe(), "controller starting");
     let config = Arc::new(config);
     if leader_elect {
         let (c, cfg, m, p) = (
@@ -202,12 +203,12 @@ async fn start_api(
     metrics: &Arc<Metrics>,
     plugins: &Arc<PluginSet>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let tokens = tokens(client, config).await?;
+    let access = access(client, config).await?;
     let (state, cache) = AppState::new(
         client.clone(),
+        config.served(),
         config.render_context(),
-        tokens,
-        config.auth.metrics_require_auth,
+        access,
         metrics.clone(),
         plugins.clone(),
     );
@@ -222,14 +223,31 @@ async fn start_api(
         "http"
     };
     eprintln!(
-        "mcp-runtime API listening on {scheme}://{addr} (namespace {})",
-        config.namespace
+        "mcp-runtime API listening on {scheme}://{addr} (namespace {}; serving {})",
+        config.namespace,
+        config.served().describe()
     );
     let router = mcp_runtime::api::router(state);
     let tls = config.tls.clone();
     Ok(tokio::spawn(async move {
         mcp_runtime::api::serve(listener, router, tls.as_ref(), shutdown_signal()).await
     }))
+}
+
+/// Who may call the API: the static tokens and, unless turned off, identities the cluster
+/// vouches for.
+async fn access(client: &Client, config: &RuntimeConfig) -> anyhow::Result<Access> {
+    let auth = &config.auth;
+    let tokens = tokens(client, config).await?;
+    let ttl = Duration::from_secs(auth.review_cache_seconds.into());
+    let kubernetes = (auth.kubernetes && !auth.disabled)
+        .then(|| Reviewer::new(client.clone(), auth.token_audiences.clone(), ttl));
+    Ok(Access {
+        tokens,
+        metrics_require_auth: auth.metrics_require_auth,
+        kubernetes,
+        review_ttl: ttl,
+    })
 }
 
 /// The API's bearer tokens: a file, a Secret key, explicitly none, or (nothing configured) one

@@ -35,9 +35,9 @@ async fn setup(test: &str) -> Api {
     render.defaults.service_accounts.control_plane = Some("mcp-runtime".into());
     let (state, cache) = AppState::new(
         rt.ns.client.clone(),
+        mcp_runtime::runtime::scope::Served::from_list(std::slice::from_ref(&render.namespace)),
         render,
-        Tokens::parse(TOKEN),
-        false,
+        mcp_runtime::api::Access::tokens(Tokens::parse(TOKEN)),
         Arc::new(Metrics::new()),
         Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
@@ -568,7 +568,7 @@ async fn openapi_documents_exactly_the_routes() {
         Arc::new(mcp_runtime::plugin::PluginSet::empty()),
     );
     for (m, p) in api::ROUTES {
-        let path = p.replace("{name}", "x");
+        let path = p.replace("{name}", "x").replace("{namespace}", "default");
         let (_, _, body) = call(
             &router,
             Method::from_bytes(m.as_bytes()).unwrap(),

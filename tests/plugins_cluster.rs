@@ -211,9 +211,11 @@ async fn a_preview_is_what_the_controller_applied() {
     let rt = support::Runtime::new_with_policies("preview", |_| {}, set.clone()).await;
     let (state, cache) = mcp_runtime::api::AppState::new(
         rt.ns.client.clone(),
+        rt.config.served(),
         rt.config.render_context(),
-        mcp_runtime::api::Tokens::parse("preview-token-0123456789"),
-        false,
+        mcp_runtime::api::Access::tokens(mcp_runtime::api::Tokens::parse(
+            "preview-token-0123456789",
+        )),
         Arc::new(Metrics::new()),
         set,
     );

@@ -59,10 +59,15 @@ impl Audited {
     }
 }
 
-/// The audited verb of a request, from its method and route template; `None` for reads and for
-/// `POST /v1/render`, which writes nothing.
+/// The audited verb of a request, from its method and route template (either form: `/v1/...`
+/// or `/v1/namespaces/{namespace}/...`); `None` for reads and for the render routes, which
+/// write nothing.
 pub fn verb(method: &Method, route: &str) -> Option<&'static str> {
-    Some(match (method.as_str(), route) {
+    let route = match route.strip_prefix(super::servers::NAMESPACED_PREFIX) {
+        Some(rest) => format!("/v1{rest}"),
+        None => route.to_string(),
+    };
+    Some(match (method.as_str(), route.as_str()) {
         ("POST", "/v1/servers") => "create",
         ("PUT", "/v1/servers/{name}") => "replace",
         ("PATCH", "/v1/servers/{name}") => "patch",
@@ -92,10 +97,11 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
     let Some(verb) = route.and_then(|r| verb(req.method(), r)) else {
         return next.run(req).await;
     };
-    // The URL's name, only if it is one a server can have (anything else is never echoed).
-    let named = req
-        .uri()
-        .path()
+    // The URL's namespace and name, only if they are ones a namespace and a server can have
+    // (anything else is never echoed).
+    let (namespace, path) = super::servers::split_path(req.uri().path());
+    let namespace = namespace.unwrap_or(&state.render.namespace).to_string();
+    let named = path
         .split('/')
         .nth(3)
         .filter(|n| crate::render::names::is_object_name(n))
@@ -119,7 +125,7 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
         target: "mcp_runtime::audit",
         caller,
         verb,
-        namespace = %state.render.namespace,
+        namespace = %namespace,
         server = %server,
         status = resp.status().as_u16(),
         outcome,

@@ -1,9 +1,10 @@
-//! Bearer tokens for `/v1` (and `/metrics` when configured), compared in constant time.
+//! Bearer tokens for `/v1` (and `/metrics` when configured): the static tokens, compared in
+//! constant time, and (when on) tokens the cluster accepts ([`super::review`]).
 //!
-//! Tokens come from a file or a Secret key, one per line. With none configured, `serve`
+//! Static tokens come from a file or a Secret key, one per line. With none configured, `serve`
 //! generates one at start and prints it once, so a fresh local setup is never open by accident.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::audit::Caller;
 use super::problem::Problem;
+use super::review::{Action, Refusal, Reviewer, action};
 use std::sync::Arc;
 
 /// The accepted tokens. Each is a [`SecretSlice`]: its `Debug` shows `[REDACTED]` and its memory
@@ -88,17 +90,44 @@ pub fn generate() -> std::io::Result<String> {
     Ok(hex::encode(buf))
 }
 
+/// How API callers are told apart: the static tokens (the platform's, full power) and, when
+/// on, the identities the cluster vouches for ([`Reviewer`]), each call authorised by RBAC.
+pub struct Access {
+    pub tokens: Tokens,
+    /// `/metrics` needs a caller too.
+    pub metrics_require_auth: bool,
+    /// TokenReview and SubjectAccessReview, if Kubernetes identities are accepted.
+    pub kubernetes: Option<Arc<Reviewer>>,
+    /// The longest a review's answer is cached.
+    pub review_ttl: std::time::Duration,
+}
+
+impl Access {
+    /// Static tokens only.
+    pub fn tokens(tokens: Tokens) -> Access {
+        Access {
+            tokens,
+            metrics_require_auth: false,
+            kubernetes: None,
+            review_ttl: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// The middleware: a static token is the platform; any other bearer token is reviewed by the
+/// cluster when Kubernetes identities are on; no token, or one nobody accepts, is a 401.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let access = &state.access;
     let path = req.uri().path();
-    let protected = path.starts_with("/v1/") || (path == "/metrics" && state.metrics_require_auth);
+    let protected = path.starts_with("/v1/") || (path == "/metrics" && access.metrics_require_auth);
     if !protected {
         return next.run(req).await;
     }
-    if state.tokens.disabled {
+    if access.tokens.disabled {
         return with_caller(next.run(req).await, "anonymous");
     }
     let given = req
@@ -106,25 +135,90 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().as_bytes().to_vec());
-    match given.as_deref().and_then(|t| state.tokens.identify(t)) {
-        Some(name) => {
-            let name = name.to_string();
-            with_caller(next.run(req).await, &name)
-        }
-        None => {
-            let mut resp = Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                "a valid bearer token is required (Authorization: Bearer <token>)",
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let Some(given) = given else {
+        return unauthorized();
+    };
+    if let Some(name) = access.tokens.identify(given.as_bytes()) {
+        let name = name.to_string();
+        return with_caller(next.run(req).await, &name);
+    }
+    let Some(reviewer) = &access.kubernetes else {
+        return unauthorized();
+    };
+    let Some(action) = requested(&state, &req) else {
+        // No such route: the router's 404, for any caller the cluster knows.
+        return match reviewer.identify(&given, access.review_ttl).await {
+            Err(Refusal::Unauthenticated) => unauthorized(),
+            _ => next.run(req).await,
+        };
+    };
+    match reviewer.review(&given, &action, access.review_ttl).await {
+        Ok(identity) => with_caller(next.run(req).await, &identity.username),
+        Err(Refusal::Unauthenticated) => unauthorized(),
+        Err(Refusal::Forbidden(reason)) => forbidden(&action, &reason),
+        Err(Refusal::Unavailable(e)) => {
+            tracing::warn!(error = %e, "could not review a caller's token with the Kubernetes API server");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "review-unavailable",
+                "Cannot check the caller",
+                "the Kubernetes API server could not review the token (logged); try again",
             )
-            .into_response();
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            resp
+            .into_response()
         }
     }
+}
+
+/// What the request asks, as RBAC sees it (`None`: a path no route has).
+fn requested(state: &AppState, req: &Request) -> Option<Action> {
+    let route = req.extensions().get::<MatchedPath>()?.as_str();
+    let route = match route.strip_prefix(super::servers::NAMESPACED_PREFIX) {
+        Some(rest) => format!("/v1{rest}"),
+        None => route.to_string(),
+    };
+    let (namespace, path) = super::servers::split_path(req.uri().path());
+    let name = path
+        .split('/')
+        .nth(3)
+        .filter(|n| crate::render::names::is_object_name(n));
+    let namespace = namespace.unwrap_or(&state.render.namespace);
+    action(
+        req.method().as_str(),
+        &route,
+        req.uri().path(),
+        namespace,
+        name,
+    )
+}
+
+fn unauthorized() -> Response {
+    let mut resp = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        "a valid bearer token is required (Authorization: Bearer <token>): one of the API's tokens, or one the cluster accepts",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+fn forbidden(action: &Action, reason: &str) -> Response {
+    let why = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    };
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "Forbidden",
+        format!("the caller may not {}{why}", action.describe()),
+    )
+    .into_response()
 }
 
 /// `resp` with who asked, for the audit trail (outside this middleware).

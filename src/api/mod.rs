@@ -8,7 +8,9 @@ pub mod auth;
 pub mod openapi;
 pub mod preview;
 pub mod problem;
+pub mod review;
 pub mod routes;
+pub mod servers;
 pub mod store;
 
 use std::sync::Arc;
@@ -19,18 +21,15 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use futures::StreamExt;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::Client;
 
+use crate::api::servers::ServerCache;
 use crate::api::store::McpServerRuntimeManager;
-use crate::crd::McpServer;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::plugin::PluginSet;
 use crate::render::RenderContext;
 
-pub use auth::Tokens;
+pub use auth::{Access, Tokens};
 
 /// Largest request body accepted; larger ones get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -55,15 +54,30 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/servers/{name}/logs"),
     ("GET", "/v1/servers/{name}/events"),
     ("POST", "/v1/render"),
+    ("GET", "/v1/namespaces/{namespace}/servers"),
+    ("POST", "/v1/namespaces/{namespace}/servers"),
+    ("GET", "/v1/namespaces/{namespace}/servers/{name}"),
+    ("PUT", "/v1/namespaces/{namespace}/servers/{name}"),
+    ("PATCH", "/v1/namespaces/{namespace}/servers/{name}"),
+    ("DELETE", "/v1/namespaces/{namespace}/servers/{name}"),
+    ("POST", "/v1/namespaces/{namespace}/servers/{name}/start"),
+    ("POST", "/v1/namespaces/{namespace}/servers/{name}/stop"),
+    ("POST", "/v1/namespaces/{namespace}/servers/{name}/restart"),
+    ("GET", "/v1/namespaces/{namespace}/servers/{name}/status"),
+    ("GET", "/v1/namespaces/{namespace}/servers/{name}/logs"),
+    ("GET", "/v1/namespaces/{namespace}/servers/{name}/events"),
+    ("POST", "/v1/namespaces/{namespace}/render"),
     ("GET", "/v1/plugins"),
 ];
 
 pub struct AppState {
+    /// The writer, in the control plane's own namespace ([`AppState::manager`] for another).
     pub manager: McpServerRuntimeManager,
     pub client: Client,
-    pub servers: Store<McpServer>,
-    pub tokens: Tokens,
-    pub metrics_require_auth: bool,
+    /// The McpServer caches of the served namespaces.
+    pub servers: ServerCache,
+    /// Who may call, and how callers are told apart.
+    pub access: Access,
     pub metrics: Arc<Metrics>,
     pub render: RenderContext,
     pub plugins: Arc<PluginSet>,
@@ -72,13 +86,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state and starts the McpServer watch cache behind it; the returned future
-    /// drives the cache and must be spawned.
+    /// Builds the state and starts the McpServer watch caches behind it (one per scope of
+    /// `served`); the returned future drives the caches and must be spawned.
     pub fn new(
         client: Client,
+        served: crate::runtime::scope::Served,
         render: RenderContext,
-        tokens: Tokens,
-        metrics_require_auth: bool,
+        access: Access,
         metrics: Arc<Metrics>,
         plugins: Arc<PluginSet>,
     ) -> (
@@ -86,34 +100,32 @@ impl AppState {
         impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let namespace = render.namespace.clone();
-        let (servers, writer) = reflector::store();
         let kubernetes = metrics.kubernetes.clone();
-        let health = kubernetes.clone();
-        let api: Api<McpServer> = Api::namespaced(client.clone(), &namespace);
-        let cache = watcher(api, watcher::Config::default())
-            .backoff(crate::runtime::client::watch_backoff())
-            .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
-            .reflect(writer)
-            .for_each(move |event| {
-                match &event {
-                    Ok(_) => health.ok(),
-                    Err(e) => health.failed(e),
-                }
-                async {}
-            });
+        let (servers, cache) = ServerCache::watch(&client, served, kubernetes.clone());
         let state = AppState {
             manager: McpServerRuntimeManager::new(client.clone(), &namespace)
                 .with_service_accounts(render.defaults.service_accounts.clone()),
             client,
             servers,
-            tokens,
-            metrics_require_auth,
+            access,
             metrics,
             render,
             plugins,
             kubernetes,
         };
         (Arc::new(state), cache)
+    }
+
+    /// The writer for `namespace` (a served one: the [`servers::Namespace`] extractor checks).
+    pub fn manager(&self, namespace: &str) -> McpServerRuntimeManager {
+        self.manager.in_namespace(namespace)
+    }
+
+    /// The render settings for a server of `namespace`.
+    pub fn render_in(&self, namespace: &str) -> RenderContext {
+        let mut render = self.render.clone();
+        render.namespace = namespace.to_string();
+        render
     }
 }
 
@@ -161,18 +173,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/v1/servers", get(list).post(create))
-        .route(
-            "/v1/servers/{name}",
-            get(show).put(replace).patch(patch).delete(remove),
-        )
-        .route("/v1/servers/{name}/start", post(start))
-        .route("/v1/servers/{name}/stop", post(stop))
-        .route("/v1/servers/{name}/restart", post(restart))
-        .route("/v1/servers/{name}/status", get(status))
-        .route("/v1/servers/{name}/logs", get(logs))
-        .route("/v1/servers/{name}/events", get(events))
-        .route("/v1/render", post(preview::render))
+        .merge(server_routes("/v1"))
+        .merge(server_routes(servers::NAMESPACED_PREFIX))
         .route("/v1/plugins", get(plugins))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
@@ -184,6 +186,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// The routes of servers and previews under `prefix`: `/v1` (the control plane's own
+/// namespace) or `/v1/namespaces/{namespace}`, with the same handlers (they read the
+/// namespace with [`servers::Namespace`]).
+fn server_routes(prefix: &str) -> Router<Arc<AppState>> {
+    use routes::*;
+    let at = |path: &str| format!("{prefix}{path}");
+    Router::new()
+        .route(&at("/servers"), get(list).post(create))
+        .route(
+            &at("/servers/{name}"),
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+        .route(&at("/servers/{name}/start"), post(start))
+        .route(&at("/servers/{name}/stop"), post(stop))
+        .route(&at("/servers/{name}/restart"), post(restart))
+        .route(&at("/servers/{name}/status"), get(status))
+        .route(&at("/servers/{name}/logs"), get(logs))
+        .route(&at("/servers/{name}/events"), get(events))
+        .route(&at("/render"), post(preview::render))
 }
 
 /// Request counts and latencies by route template (never by raw path: names would explode the

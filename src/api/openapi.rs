@@ -46,6 +46,7 @@ pub fn bundle() -> Value {
         });
         doc["components"]["schemas"][component] = schema;
     }
+    namespaced(&mut doc);
     let server = doc["components"]["schemas"]["McpServer"].clone();
     for (name, derived) in [
         ("McpServerReplace", replace_body(&server)),
@@ -57,6 +58,70 @@ pub fn bundle() -> Value {
         doc["components"]["schemas"][name] = derived;
     }
     doc
+}
+
+/// The namespace a namespaced route addresses, as a path parameter.
+fn namespace_parameter() -> Value {
+    serde_json::json!({
+        "name": "namespace",
+        "in": "path",
+        "required": true,
+        "description": "The namespace of the servers: one this control plane serves (MCP_RUNTIME_NAMESPACES); any other is a 404. Without it (`/v1/servers`), the control plane's own namespace.",
+        "schema": {"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+    })
+}
+
+/// Adds `/v1/namespaces/{namespace}/...` for every server and render route of the document
+/// (same operations, an operationId of their own, a 404 for a namespace not served), and a
+/// 403 to every `/v1` operation: a Kubernetes identity is authorised by RBAC, call by call.
+/// Derived here so that the two forms cannot drift apart.
+fn namespaced(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let problem = paths
+        .values()
+        .flat_map(|item| item.as_object().into_iter().flatten())
+        .find_map(|(_, op)| op.pointer("/responses/401").cloned());
+    let mut added = Vec::new();
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            if let (Some(responses), Some(p)) = (op.get_mut("responses"), &problem) {
+                responses["403"] = p.clone();
+            }
+        }
+        let Some(rest) = path
+            .strip_prefix("/v1")
+            .filter(|r| r.starts_with("/servers") || *r == "/render")
+        else {
+            continue;
+        };
+        let mut copy = item.clone();
+        let mut parameters = vec![namespace_parameter()];
+        parameters.extend(copy["parameters"].as_array().cloned().unwrap_or_default());
+        copy["parameters"] = Value::Array(parameters);
+        for op in copy
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                op["operationId"] = format!("{id}InNamespace").into();
+            }
+            if let (Some(responses), Some(p)) = (op.get_mut("responses"), &problem) {
+                responses["404"] = p.clone();
+            }
+        }
+        added.push((format!("/v1/namespaces/{{namespace}}{rest}"), copy));
+    }
+    paths.extend(added);
 }
 
 /// A PUT body: the server document without `name` (the URL names the server).

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::problem::Problem;
 use super::routes::{cached, internal, json_body};
+use super::servers::Namespace;
 use crate::crd::McpServerSpec;
 use crate::desired::{self, BuildError, Desired, Inputs, PENDING_REVISION};
 use crate::mcp::probe::stateless;
@@ -34,11 +35,12 @@ type Result<T> = std::result::Result<T, Problem>;
 /// them), and each plugin's patch.
 pub async fn render(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
     let spec = parse_document(&json_body(body)?)?;
-    let (inputs, missing) = inputs(&state, &spec).await?;
-    let (policies, ctx) = (state.plugins.clone(), state.render.clone());
+    let (inputs, missing) = inputs(&state, &ns, &spec).await?;
+    let (policies, ctx) = (state.plugins.clone(), state.render_in(&ns));
     let built = tokio::task::spawn_blocking(move || {
         desired::build(&spec, &inputs, &ctx, policies.as_ref())
     })
@@ -52,14 +54,17 @@ pub async fn render(
 /// The facts the controller would observe for this document's server, and the references it
 /// would find missing (it then applies nothing until they exist: `MissingReference`; the
 /// preview still shows what it would apply then, without the references' hash).
-async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<(Inputs, Vec<String>)> {
+async fn inputs(
+    state: &AppState,
+    namespace: &str,
+    spec: &McpServerSpec,
+) -> Result<(Inputs, Vec<String>)> {
     let names = ServerNames::new(&spec.name).ok_or(RenderError::Name)?;
-    let namespace = &state.render.namespace;
-    let existing = cached(state, &names.slug);
+    let existing = cached(state, namespace, &names.slug);
     let (stored, env_secret, _) = secret::split(spec, &names, namespace);
     // The own Secret is owned by the McpServer: a server not in the cluster has none to read.
     let own = match existing.is_some() && refs::refers_to(&stored, Kind::Secret, &names.secret) {
-        true => own_secret(state, &names.secret).await?,
+        true => own_secret(state, namespace, &names.secret).await?,
         false => None,
     };
     let secret_revision = secret_revision(spec, own.as_ref());
@@ -92,8 +97,8 @@ async fn inputs(state: &AppState, spec: &McpServerSpec) -> Result<(Inputs, Vec<S
 }
 
 /// The metadata of the server's own Secret (managed fields included), if it exists.
-async fn own_secret(state: &AppState, name: &str) -> Result<Option<ObjectMeta>> {
-    let secrets: Api<Secret> = Api::namespaced(state.client.clone(), &state.render.namespace);
+async fn own_secret(state: &AppState, namespace: &str, name: &str) -> Result<Option<ObjectMeta>> {
+    let secrets: Api<Secret> = Api::namespaced(state.client.clone(), namespace);
     let meta = secrets
         .get_metadata_opt(name)
         .await

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::ListParams;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::audit::Audited;
 use super::problem::Problem;
+use super::servers::Namespace;
 use crate::api::store::Precondition;
 use crate::crd::McpServer;
 use crate::crd::resource::DOCUMENT_VERSION_PREFIX;
@@ -49,9 +49,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ServerName {
                 "no server can have this name: a server's name is a DNS-1123 subdomain (at most 253 characters; lowercase letters, digits, '-' and '.'; each dot-separated part starts and ends with a letter or digit)",
             )
         };
-        let Path(name) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| unnamed())?;
+        let Path(mut params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| unnamed())?;
+        let name = params.remove("name").ok_or_else(unnamed)?;
         if crate::render::names::is_object_name(&name) {
             Ok(ServerName(name))
         } else {
@@ -158,10 +160,8 @@ fn with_audit(mut resp: Response, audited: Audited) -> Response {
     resp
 }
 
-pub(super) fn cached(state: &AppState, name: &str) -> Option<Arc<McpServer>> {
-    state
-        .servers
-        .get(&ObjectRef::new(name).within(&state.render.namespace))
+pub(super) fn cached(state: &AppState, namespace: &str, name: &str) -> Option<Arc<McpServer>> {
+    state.servers.get(namespace, name)
 }
 
 pub async fn healthz() -> &'static str {
@@ -169,10 +169,7 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let synced = tokio::time::timeout(Duration::ZERO, state.servers.wait_until_ready())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if synced {
+    if state.servers.synced().await {
         "ready".into_response()
     } else {
         (
@@ -185,7 +182,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.servers.clear();
-    for m in state.servers.state() {
+    for m in state.servers.all() {
         let phase = m
             .status
             .as_ref()
@@ -216,19 +213,25 @@ pub async fn openapi() -> Response {
     resp
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let mut servers = state.servers.state();
-    servers.sort_by_key(|m| m.name_any());
+pub async fn list(State(state): State<Arc<AppState>>, Namespace(ns): Namespace) -> Json<Value> {
+    let servers = state.servers.list(&ns);
     Json(json!({"items": servers.iter().map(|m| view(m)).collect::<Vec<_>>()}))
 }
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
+    uri: axum::http::Uri,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let doc = json_body(body)?;
-    let created = state.manager.create(&doc).await?;
-    let location = format!("/v1/servers/{}", created.name_any());
+    let created = state.manager(&ns).create(&doc).await?;
+    // The server's URL in the form the request used.
+    let location = format!(
+        "{}/{}",
+        uri.path().trim_end_matches('/'),
+        created.name_any()
+    );
     let mut resp = (StatusCode::CREATED, Json(view(&created))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -239,12 +242,13 @@ pub async fn create(
 
 pub async fn show(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    let server = match cached(&state, &name) {
+    let server = match cached(&state, &ns, &name) {
         Some(m) => (*m).clone(),
         // Just created and not in the cache yet.
-        None => state.manager.get(&name).await?,
+        None => state.manager(&ns).get(&name).await?,
     };
     let mut resp = Json(view(&server)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", server.document_version())) {
@@ -272,6 +276,7 @@ fn check_name(doc: &Value, name: &str) -> Result<()> {
 
 pub async fn replace(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
@@ -283,8 +288,8 @@ pub async fn replace(
     {
         m.insert("name".into(), name.clone().into());
     }
-    let before = cached(&state, &name).map_or(Value::Null, |m| stored(&m));
-    let updated = state.manager.update(&doc, if_match(&headers)?).await?;
+    let before = cached(&state, &ns, &name).map_or(Value::Null, |m| stored(&m));
+    let updated = state.manager(&ns).update(&doc, if_match(&headers)?).await?;
     let audit = Audited::change(&name, &before, &stored(&updated), &doc);
     Ok(with_audit(Json(view(&updated)).into_response(), audit))
 }
@@ -292,11 +297,13 @@ pub async fn replace(
 /// JSON merge patch (RFC 7386) onto the stored document.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let patch = json_body(body)?;
+    let manager = state.manager(&ns);
     let wanted = if_match(&headers)?;
     // Without If-Match, the patch is applied to the document it was computed from; if the
     // document changed meanwhile, it is recomputed on the new one, so no edit is overwritten
@@ -305,7 +312,7 @@ pub async fn patch(
     let mut outcome = None;
     let mut before = Value::Null;
     for _ in 0..attempts {
-        let current = state.manager.get(&name).await?;
+        let current = manager.get(&name).await?;
         before = stored(&current);
         let mut doc = serde_json::to_value(current.server_spec()).map_err(internal)?;
         json_patch::merge(&mut doc, &patch);
@@ -313,7 +320,7 @@ pub async fn patch(
         let expected = wanted
             .clone()
             .unwrap_or_else(|| Precondition::Document(current.document_version()));
-        match state.manager.update(&doc, Some(expected)).await {
+        match manager.update(&doc, Some(expected)).await {
             Err(crate::runtime::Error::Conflict { .. }) if wanted.is_none() => continue,
             other => {
                 outcome = Some(other);
@@ -338,14 +345,15 @@ pub async fn patch(
 
 pub async fn remove(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    state.manager.remove(&name).await?;
+    state.manager(&ns).remove(&name).await?;
     // Reads come from the watch cache: answer once it has seen the deletion (a few ms), so a
     // client's next GET does not find the server it just deleted. Bounded: the deletion stands
     // either way.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cached(&state, &name).is_some_and(|m| m.metadata.deletion_timestamp.is_none())
+    while cached(&state, &ns, &name).is_some_and(|m| m.metadata.deletion_timestamp.is_none())
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -358,33 +366,40 @@ pub async fn remove(
 
 pub async fn start(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    accepted(&state, &name, state.manager.start(&name)).await
+    let manager = state.manager(&ns);
+    accepted(&state, &ns, &name, manager.start(&name)).await
 }
 
 pub async fn stop(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    accepted(&state, &name, state.manager.stop(&name)).await
+    let manager = state.manager(&ns);
+    accepted(&state, &ns, &name, manager.stop(&name)).await
 }
 
 pub async fn restart(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Response> {
-    accepted(&state, &name, state.manager.restart(&name)).await
+    let manager = state.manager(&ns);
+    accepted(&state, &ns, &name, manager.restart(&name)).await
 }
 
 /// A lifecycle write (start, stop, restart): 202 with the server, audited against the cached
 /// document from before `write` ran (a future does nothing until awaited).
 async fn accepted(
     state: &AppState,
+    namespace: &str,
     name: &str,
     write: impl std::future::Future<Output = crate::runtime::Result<McpServer>>,
 ) -> Result<Response> {
-    let before = cached(state, name).map_or(Value::Null, |m| stored(&m));
+    let before = cached(state, namespace, name).map_or(Value::Null, |m| stored(&m));
     let done = write.await?;
     let audit = Audited::change(name, &before, &stored(&done), &Value::Null);
     let resp = (StatusCode::ACCEPTED, Json(view(&done))).into_response();
@@ -394,12 +409,13 @@ async fn accepted(
 /// Served from the watch cache: no request to the API server (but on a miss).
 pub async fn status(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Json<Value>> {
     // Just created and not in the cache yet: one GET (a miss is rare; hits cost no request).
-    let m = match cached(&state, &name) {
+    let m = match cached(&state, &ns, &name) {
         Some(m) => m,
-        None => Arc::new(state.manager.get(&name).await?),
+        None => Arc::new(state.manager(&ns).get(&name).await?),
     };
     Ok(Json(json!({
         "name": name,
@@ -419,6 +435,7 @@ pub struct LogQuery {
 
 pub async fn logs(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
     query: std::result::Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
@@ -440,11 +457,9 @@ pub async fn logs(
             "tail must be between 0 and 100000",
         ));
     }
-    state.manager.get(&name).await?;
-    let lines = state
-        .manager
-        .logs(&name, q.tail.or(Some(100)), q.follow)
-        .await?;
+    let manager = state.manager(&ns);
+    manager.get(&name).await?;
+    let lines = manager.logs(&name, q.tail.or(Some(100)), q.follow).await?;
     let body = Body::from_stream(lines.map(|l| {
         l.map(|mut s| {
             s.push('\n');
@@ -461,12 +476,13 @@ pub async fn logs(
 
 pub async fn events(
     State(state): State<Arc<AppState>>,
+    Namespace(ns): Namespace,
     ServerName(name): ServerName,
 ) -> Result<Json<Value>> {
-    let server = state.manager.get(&name).await?;
+    let server = state.manager(&ns).get(&name).await?;
     let names =
         ServerNames::new(&name).ok_or_else(|| Problem::not_found(&format!("server {name}")))?;
-    let api: Api<Event> = Api::namespaced(state.client.clone(), &state.render.namespace);
+    let api: Api<Event> = Api::namespaced(state.client.clone(), &ns);
     let mut out = Vec::new();
     for object in [server.name_any(), names.deployment.clone()] {
         let lp = ListParams::default().fields(&format!("involvedObject.name={object}"));

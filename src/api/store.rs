@@ -60,6 +60,14 @@ impl McpServerRuntimeManager {
         self
     }
 
+    /// The same writer for servers of `namespace`.
+    pub fn in_namespace(&self, namespace: &str) -> Self {
+        McpServerRuntimeManager {
+            namespace: namespace.to_string(),
+            ..self.clone()
+        }
+    }
+
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

@@ -7,9 +7,14 @@ use std::path::PathBuf;
 /// see [`super::ARCHESTRA_FALLBACKS`] for the legacy names.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct Settings {
-    /// Namespace of the McpServers and their objects.
+    /// The control plane's own namespace: its Lease, its token Secret, and the namespace
+    /// `/v1/servers` addresses (and, unless --namespaces says otherwise, the one it serves).
     #[arg(long, env = "MCP_RUNTIME_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Namespaces whose McpServers this control plane runs, comma-separated, or `*` for every
+    /// namespace (default: --namespace).
+    #[arg(long, env = "MCP_RUNTIME_NAMESPACES")]
+    pub namespaces: Option<String>,
     /// Path of a kubeconfig file.
     #[arg(long, env = "MCP_RUNTIME_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -88,6 +93,17 @@ pub struct Settings {
     /// No API authentication (local development only).
     #[arg(long, env = "MCP_RUNTIME_AUTH_DISABLED")]
     pub auth_disabled: Option<bool>,
+    /// Also accept bearer tokens the cluster accepts (TokenReview), each call authorised by
+    /// a SubjectAccessReview on mcpservers in the addressed namespace (default: true).
+    #[arg(long, env = "MCP_RUNTIME_KUBERNETES_AUTH")]
+    pub kubernetes_auth: Option<bool>,
+    /// Audiences a Kubernetes token must be meant for, comma-separated (default: the API
+    /// server's own).
+    #[arg(long, env = "MCP_RUNTIME_TOKEN_AUDIENCES")]
+    pub token_audiences: Option<String>,
+    /// Seconds a token or access review's answer is reused (never past the token's expiry).
+    #[arg(long, env = "MCP_RUNTIME_AUTH_CACHE_SECONDS")]
+    pub auth_cache_seconds: Option<u32>,
     /// Require a bearer token for /metrics too.
     #[arg(long, env = "MCP_RUNTIME_METRICS_REQUIRE_AUTH")]
     pub metrics_require_auth: Option<bool>,

@@ -51,11 +51,13 @@ impl Settings {
             look.legacy("in_cluster")
                 .is_some_and(|(_, v)| v.trim() == "true")
         });
+        let namespace = look
+            .text(&self.namespace, "namespace")
+            .or_else(|| env.var("POD_NAMESPACE"))
+            .unwrap_or_else(|| "default".into());
         let config = RuntimeConfig {
-            namespace: look
-                .text(&self.namespace, "namespace")
-                .or_else(|| env.var("POD_NAMESPACE"))
-                .unwrap_or_else(|| "default".into()),
+            namespaces: self.namespaces(),
+            namespace,
             kubeconfig: self.kubeconfig_source(&look, in_cluster)?,
             cluster_domain: look
                 .text(&self.cluster_domain, "cluster_domain")
@@ -123,6 +125,20 @@ impl Settings {
         }
         let local = local_cluster_kubeconfig(env).display().to_string();
         Ok(source(KubeconfigKind::Local, Some(local), None))
+    }
+
+    /// The served namespaces as listed (trimmed, each once, in order); none listed: the control
+    /// plane's own ([`RuntimeConfig::served`]). The schema checks each name and that `*`
+    /// stands alone.
+    fn namespaces(&self) -> Vec<String> {
+        let mut listed: Vec<String> = Vec::new();
+        for name in self.namespaces.iter().flat_map(|l| l.split(',')) {
+            let name = name.trim();
+            if !name.is_empty() && !listed.iter().any(|n| n == name) {
+                listed.push(name.to_string());
+            }
+        }
+        listed
     }
 
     fn server_defaults(&self, look: &Lookup<'_>) -> ServerDefaults {
@@ -195,6 +211,18 @@ impl Settings {
             token_secret,
             metrics_require_auth: self.metrics_require_auth.unwrap_or(false),
             disabled: self.auth_disabled.unwrap_or(false),
+            kubernetes: self.kubernetes_auth.unwrap_or(true),
+            token_audiences: self
+                .token_audiences
+                .iter()
+                .flat_map(|l| l.split(','))
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
+            review_cache_seconds: self
+                .auth_cache_seconds
+                .unwrap_or_else(super::types::default_review_cache_seconds),
         })
     }
 

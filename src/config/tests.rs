@@ -288,3 +288,40 @@ fn a_missing_kubeconfig_file_is_named() {
     let err = s.resolve(&env(&[], &[])).unwrap_err().to_string();
     assert!(err.contains("/nope does not exist"), "{err}");
 }
+
+#[test]
+fn served_namespaces_are_listed_once_each_or_every_one_and_default_to_the_own() {
+    use crate::runtime::scope::Served;
+    let own = Settings::default()
+        .resolve(&env(&[("POD_NAMESPACE", "mcp")], &[]))
+        .unwrap();
+    assert_eq!(own.served(), Served::from_list(&["mcp".to_string()]));
+    let listed = Settings {
+        namespaces: Some(" team-a, team-b ,team-a,".into()),
+        ..Default::default()
+    };
+    let c = listed.resolve(&env(&[], &[])).unwrap();
+    assert_eq!(c.namespaces, vec!["team-a", "team-b"]);
+    assert!(c.served().serves("team-b") && !c.served().serves("default"));
+    let every = Settings {
+        namespaces: Some("*".into()),
+        ..Default::default()
+    };
+    assert_eq!(every.resolve(&env(&[], &[])).unwrap().served(), Served::All);
+    for bad in ["team-a,Team_B", "*,team-a"] {
+        let s = Settings {
+            namespaces: Some(bad.into()),
+            ..Default::default()
+        };
+        let ConfigError::Invalid(v) = s.resolve(&env(&[], &[])).unwrap_err() else {
+            panic!("{bad}: expected schema violations");
+        };
+        assert!(
+            v.pairs()
+                .iter()
+                .any(|(path, _)| path.starts_with("/namespaces")),
+            "{bad}: {:?}",
+            v.pairs()
+        );
+    }
+}

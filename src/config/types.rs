@@ -15,7 +15,12 @@ use super::Environment;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuntimeConfig {
+    /// The control plane's own namespace (Lease, token Secret, what `/v1/servers` means).
     pub namespace: String,
+    /// The namespaces served (`["*"]`: every one; none given: `namespace`); see
+    /// [`crate::runtime::scope`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
     pub kubeconfig: KubeconfigSource,
     pub cluster_domain: String,
     pub defaults: ServerDefaults,
@@ -144,7 +149,7 @@ pub struct ServerDefaults {
     pub runtime_class_name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Auth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +160,37 @@ pub struct Auth {
     pub metrics_require_auth: bool,
     #[serde(default)]
     pub disabled: bool,
+    /// Tokens the cluster accepts are callers too ([`crate::api::review`]).
+    #[serde(default = "yes")]
+    pub kubernetes: bool,
+    /// Audiences such a token must be meant for; empty: the API server's own.
+    #[serde(default)]
+    pub token_audiences: Vec<String>,
+    /// Longest a review's answer is reused.
+    #[serde(default = "default_review_cache_seconds")]
+    pub review_cache_seconds: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(super) fn default_review_cache_seconds() -> u32 {
+    10
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            token_file: None,
+            token_secret: None,
+            metrics_require_auth: false,
+            disabled: false,
+            kubernetes: true,
+            token_audiences: Vec::new(),
+            review_cache_seconds: default_review_cache_seconds(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,6 +237,14 @@ pub fn local_cluster_kubeconfig(env: &dyn Environment) -> PathBuf {
 }
 
 impl RuntimeConfig {
+    /// The namespaces served, as the controller and the API use them.
+    pub fn served(&self) -> crate::runtime::scope::Served {
+        match self.namespaces.as_slice() {
+            [] => crate::runtime::scope::Served::from_list(std::slice::from_ref(&self.namespace)),
+            listed => crate::runtime::scope::Served::from_list(listed),
+        }
+    }
+
     /// The part of the settings rendering needs.
     pub fn render_context(&self) -> RenderContext {
         RenderContext {

@@ -39,7 +39,7 @@ pub async fn apply(
     }
     let cluster = K8sDeployment {
         client: &ctx.client,
-        namespace: &ctx.namespace,
+        namespace: server.namespace,
         names: server.names,
     };
     if !observed.has_deployment {
@@ -64,7 +64,7 @@ pub async fn apply(
             http: desired.http.clone(),
             left,
         };
-        ctx.memos.applied(server.name, last);
+        ctx.memos.applied(&server.key, last);
     }))
 }
 
@@ -82,7 +82,7 @@ async fn prune(
     };
     let mut gone = Vec::new();
     for resource in owned_kinds() {
-        for name in ctx.caches.owned(&resource.kind, &ctx.namespace, uid) {
+        for name in ctx.caches.owned(&resource.kind, server.namespace, uid) {
             let kept = desired
                 .objects
                 .iter()

@@ -31,7 +31,7 @@ pub async fn build(ctx: &Context, server: &Server<'_>, observed: &Observed) -> R
     if input.is_some() && remembered == input.as_ref() {
         return Ok(Built::Unchanged);
     }
-    let desired = build_blocking(ctx, server.spec, &observed.inputs).await?;
+    let desired = build_blocking(ctx, server, &observed.inputs).await?;
     if let Some(report) = &desired.report {
         tracing::debug!(?report, "policies applied");
     }
@@ -44,10 +44,12 @@ pub async fn build(ctx: &Context, server: &Server<'_>, observed: &Observed) -> R
 /// Builds on a blocking thread (plugins are CPU-bound, bounded by their deadline).
 async fn build_blocking(
     ctx: &Context,
-    spec: &McpServerSpec,
+    server: &Server<'_>,
     inputs: &Inputs,
 ) -> Result<Desired, Stop> {
-    let (policies, render) = (ctx.policies.clone(), ctx.render.clone());
+    let (spec, namespace) = (server.spec, server.namespace);
+    let (policies, mut render) = (ctx.policies.clone(), ctx.render.clone());
+    render.namespace = namespace.to_string();
     let (spec, inputs) = (spec.clone(), inputs.clone());
     let built = tokio::task::spawn_blocking(move || {
         desired::build(&spec, &inputs, &render, policies.as_ref())

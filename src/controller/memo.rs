@@ -55,26 +55,30 @@ struct Entry {
     backoff: Option<ExponentialBackoff>,
 }
 
-/// Every server's entry, by name.
+/// Every server's entry, by namespace and name (one controller loop may cover every
+/// namespace, where names repeat).
 #[derive(Debug, Default)]
-pub struct Memos(Mutex<HashMap<String, Entry>>);
+pub struct Memos(Mutex<HashMap<Key, Entry>>);
+
+/// A server, as memos and probes know it.
+pub type Key = kube::runtime::reflector::ObjectRef<crate::crd::McpServer>;
 
 impl Memos {
-    fn with<R>(&self, name: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    fn with<R>(&self, name: &Key, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let mut map = self.0.lock().ok()?;
-        Some(f(map.entry(name.to_string()).or_default()))
+        Some(f(map.entry(name.clone()).or_default()))
     }
 
-    pub fn last_apply(&self, name: &str) -> Option<LastApply> {
+    pub fn last_apply(&self, name: &Key) -> Option<LastApply> {
         self.with(name, |e| e.applied.clone()).flatten()
     }
 
-    pub fn applied(&self, name: &str, last: LastApply) {
+    pub fn applied(&self, name: &Key, last: LastApply) {
         self.with(name, |e| e.applied = Some(last));
     }
 
     /// The last reference check, if it was made from `seen`.
-    pub fn references(&self, name: &str, seen: &Seen) -> Option<Checked> {
+    pub fn references(&self, name: &Key, seen: &Seen) -> Option<Checked> {
         self.with(name, |e| match &e.references {
             Some((s, checked)) if s == seen => Some(checked.clone()),
             _ => None,
@@ -82,13 +86,13 @@ impl Memos {
         .flatten()
     }
 
-    pub fn checked(&self, name: &str, seen: Seen, checked: Checked) {
+    pub fn checked(&self, name: &Key, seen: Seen, checked: Checked) {
         self.with(name, |e| e.references = Some((seen, checked)));
     }
 
     /// The wait before retrying `name` after one more failure: 1 s doubling to 5 minutes, each
     /// with up to as much again of random jitter (so servers failing together retry apart).
-    pub fn failed(&self, name: &str) -> Duration {
+    pub fn failed(&self, name: &Key) -> Duration {
         self.with(name, |e| {
             e.backoff
                 .get_or_insert_with(|| {
@@ -107,13 +111,13 @@ impl Memos {
     }
 
     /// A reconcile of `name` succeeded: the next failure starts the backoff anew.
-    pub fn succeeded(&self, name: &str) {
+    pub fn succeeded(&self, name: &Key) {
         self.with(name, |e| e.backoff = None);
     }
 
     /// Keeps the entries of the servers `keep` says still exist (deleted servers are never
     /// reconciled again, so nothing else would drop them).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&Key) -> bool) {
         if let Ok(mut map) = self.0.lock() {
             map.retain(|name, _| keep(name));
         }

@@ -39,7 +39,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use tracing::warn;
 
 use crate::config::RuntimeConfig;
@@ -50,6 +50,7 @@ use crate::render::{RenderContext, ServerNames};
 
 use crate::mcp::readiness::Readiness;
 use crate::runtime::references::{self as refs, Kind};
+use crate::runtime::scope::Scope;
 use crate::runtime::{CONTROLLER_MANAGER, Error};
 use crate::term::Term;
 use status::Acceptance;
@@ -62,10 +63,10 @@ pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mcp-runtime";
 /// How often memos of deleted servers are dropped (deleted servers are not reconciled again).
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
-/// What every reconcile shares: the client, settings, the watch caches and the memos.
+/// What every reconcile of one scope shares: the client, settings, the scope's watch caches
+/// and the memos.
 pub struct Context {
     pub client: Client,
-    pub namespace: String,
     pub render: RenderContext,
     pub caches: watches::Caches,
     pub recorder: Recorder,
@@ -82,23 +83,27 @@ pub struct Context {
     node_host: Option<String>,
 }
 
-impl Context {
-    /// The cache key of `name` in the controller's namespace.
+/// One server as a reconcile sees it.
+pub struct Server<'a> {
+    pub mcp: &'a McpServer,
+    pub name: &'a str,
+    /// Its namespace: where its objects go and where the caches are looked up.
+    pub namespace: &'a str,
+    /// What memos and probes know it by (namespace and name).
+    pub key: memo::Key,
+    pub spec: &'a McpServerSpec,
+    pub names: &'a ServerNames,
+}
+
+impl Server<'_> {
+    /// The cache key of the object `name` in the server's namespace.
     fn here<K>(&self, name: &str) -> ObjectRef<K>
     where
         K: kube::Resource,
         K::DynamicType: Default,
     {
-        ObjectRef::new(name).within(&self.namespace)
+        ObjectRef::new(name).within(self.namespace)
     }
-}
-
-/// One server as a reconcile sees it.
-pub struct Server<'a> {
-    pub mcp: &'a McpServer,
-    pub name: &'a str,
-    pub spec: &'a McpServerSpec,
-    pub names: &'a ServerNames,
 }
 
 /// Why a step ended the reconcile before the end.
@@ -119,7 +124,8 @@ impl Stop {
 
 /// Runs the controller and everything it starts (pruning, the reaper, MCP probes) until `term`
 /// ends: gracefully (in-flight reconciles finish) or, when the Lease was lost, at once. Returns
-/// only when all of it has stopped.
+/// only when all of it has stopped. One loop per served scope ([`Scope`]: a listed namespace,
+/// or every namespace), each with its own watches, caches and concurrency.
 pub async fn run(
     client: Client,
     config: &RuntimeConfig,
@@ -128,7 +134,29 @@ pub async fn run(
     term: Term,
 ) {
     let _running = crate::metrics::Running::new(&metrics.leader_tasks);
-    let (caches, triggers) = watches::watches(&client, &config.namespace);
+    let loops = config.served().scopes().into_iter().map(|scope| {
+        run_scope(
+            client.clone(),
+            config,
+            scope,
+            policies.clone(),
+            metrics.clone(),
+            term.clone(),
+        )
+    });
+    futures::future::join_all(loops).await;
+}
+
+/// The controller of one scope, until `term` ends.
+async fn run_scope(
+    client: Client,
+    config: &RuntimeConfig,
+    scope: Scope,
+    policies: Arc<dyn PolicyChain>,
+    metrics: Arc<Metrics>,
+    term: Term,
+) {
+    let (caches, triggers) = watches::watches(&client, &scope);
     let (readiness, mut probed) = Readiness::new(config.mcp_probe, metrics.clone(), term.clone());
     let probed = futures::stream::poll_fn(move |cx| probed.poll_recv(cx));
     let ctx = Arc::new(context(
@@ -139,7 +167,7 @@ pub async fn run(
         metrics,
         readiness,
     ));
-    let controller = servers_controller(client, &config.namespace);
+    let controller = servers_controller(client, &scope);
     let mut tasks = side_tasks(&ctx, config, controller.store(), &term);
     let secret_servers = watches::secret_servers(controller.store());
     let config_map_referrers = watches::referrers(controller.store(), Kind::ConfigMap);
@@ -199,7 +227,6 @@ fn context(
     Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
-        namespace: config.namespace.clone(),
         render: config.render_context(),
         caches,
         policies,
@@ -214,18 +241,16 @@ fn context(
     }
 }
 
-/// The controller of the McpServers in `ns`, its cache without managed fields (nothing reads
-/// them; they are a few hundred bytes per writer per server), its watch retrying within 2 s.
-fn servers_controller(client: Client, ns: &str) -> Controller<McpServer> {
+/// The controller of the McpServers in `scope`, its cache without managed fields (nothing
+/// reads them; they are a few hundred bytes per writer per server), its watch retrying within
+/// 2 s.
+fn servers_controller(client: Client, scope: &Scope) -> Controller<McpServer> {
     let (store, writer) = reflector::store();
-    let servers = watcher(
-        Api::<McpServer>::namespaced(client, ns),
-        watcher::Config::default(),
-    )
-    .backoff(crate::runtime::client::watch_backoff())
-    .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
-    .reflect(writer)
-    .applied_objects();
+    let servers = watcher(scope.api::<McpServer>(client), watcher::Config::default())
+        .backoff(crate::runtime::client::watch_backoff())
+        .modify(|m: &mut McpServer| m.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects();
     Controller::for_stream(servers, store)
 }
 
@@ -241,7 +266,6 @@ fn side_tasks(
     if config.failed_pod_reap_interval_seconds > 0 {
         let reaper = reaper::Reaper {
             client: ctx.client.clone(),
-            namespace: ctx.namespace.clone(),
             interval: Duration::from_secs(config.failed_pod_reap_interval_seconds.into()),
             pods: ctx.caches.pods.clone(),
             servers,
@@ -266,7 +290,7 @@ async fn prune(store: Store<McpServer>, ctx: Arc<Context>, term: Term) {
             _ = &mut ending => return,
             _ = every.tick() => {}
         }
-        let exists = |name: &str| store.get(&ctx.here(name)).is_some();
+        let exists = |server: &memo::Key| store.get(server).is_some();
         ctx.readiness.retain(exists);
         ctx.memos.retain(exists);
     }
@@ -298,10 +322,13 @@ async fn reconcile_server(mcp: &McpServer, ctx: &Context) -> Result<Action, Erro
     let Some(names) = ServerNames::new(&name) else {
         return Ok(Action::await_change());
     };
+    let namespace = mcp.namespace().unwrap_or_default();
     let spec = mcp.server_spec();
     let server = Server {
         mcp,
         name: &name,
+        namespace: &namespace,
+        key: ObjectRef::from_obj(mcp),
         spec: &spec,
         names: &names,
     };
@@ -320,7 +347,7 @@ async fn reconcile_server(mcp: &McpServer, ctx: &Context) -> Result<Action, Erro
                 .map(|e| (e.reason().into(), e.to_string()));
             let next_probe = report::report(ctx, &server, Acceptance::Accepted, error).await?;
             applied?;
-            ctx.memos.succeeded(&name);
+            ctx.memos.succeeded(&server.key);
             ctx.metrics.kubernetes.ok();
             Ok(next_action(recheck, next_probe))
         }
@@ -329,7 +356,7 @@ async fn reconcile_server(mcp: &McpServer, ctx: &Context) -> Result<Action, Erro
             Ok(match rejection.retry {
                 Retry::OnChange => Action::await_change(),
                 Retry::After(after) => Action::requeue(after),
-                Retry::Backoff => Action::requeue(ctx.memos.failed(&name)),
+                Retry::Backoff => Action::requeue(ctx.memos.failed(&server.key)),
             })
         }
         Err(Stop::Wait(after)) => Ok(Action::requeue(after)),
@@ -358,7 +385,7 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
 
 fn error_policy(mcp: Arc<McpServer>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = mcp.name_any();
-    let delay = ctx.memos.failed(&name);
+    let delay = ctx.memos.failed(&ObjectRef::from_obj(mcp.as_ref()));
     ctx.metrics.kubernetes.failed(error);
     if crate::health::is_outage(error) {
         ctx.parked.park(ObjectRef::from_obj(mcp.as_ref()));

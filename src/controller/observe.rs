@@ -64,12 +64,12 @@ pub async fn observe(ctx: &Context, server: &Server<'_>) -> Result<Observed, Sto
     };
     let has_deployment = ctx
         .caches
-        .meta("Deployment", &ctx.namespace, &server.names.deployment)
+        .meta("Deployment", server.namespace, &server.names.deployment)
         .is_some();
     let intact = ctx
         .memos
-        .last_apply(server.name)
-        .filter(|m| m.intact(|kind, name| ctx.caches.meta(kind, &ctx.namespace, name)));
+        .last_apply(&server.key)
+        .filter(|m| m.intact(|kind, name| ctx.caches.meta(kind, server.namespace, name)));
     Ok(Observed {
         inputs: inputs(ctx, server, references_hash),
         recheck,
@@ -83,10 +83,10 @@ pub async fn observe(ctx: &Context, server: &Server<'_>) -> Result<Observed, Sto
 /// whether the MCP probe found the server stateless (its Service's session affinity; the
 /// status's era until this term's probe answered).
 fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -> Inputs {
-    let own = ctx.caches.secrets.get(&ctx.here(&server.names.secret));
+    let own = ctx.caches.secrets.get(&server.here(&server.names.secret));
     let era = ctx
         .readiness
-        .spoken(server.name)
+        .spoken(&server.key)
         .map(str::to_string)
         .or_else(|| {
             let status = server.mcp.status.as_ref()?;
@@ -110,33 +110,37 @@ fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -
 /// cached resourceVersion changed since the last check (or there was none).
 async fn check_references(ctx: &Context, server: &Server<'_>) -> Result<Checked, Stop> {
     let (spec, names) = (server.spec, server.names);
-    let own_exists = ctx.caches.secrets.get(&ctx.here(&names.secret)).is_some();
+    let own_exists = ctx
+        .caches
+        .secrets
+        .get(&server.here(&names.secret))
+        .is_some();
     let seen = Seen::of(spec, &names.secret, |kind, object| match kind {
         Kind::Secret => ctx
             .caches
             .referable_secrets
-            .get(&ctx.here(object))
+            .get(&server.here(object))
             .and_then(|s| s.metadata.resource_version.clone()),
         Kind::ConfigMap => ctx
             .caches
             .referable_config_maps
-            .get(&ctx.here(object))
+            .get(&server.here(object))
             .and_then(|c| c.metadata.resource_version.clone()),
     });
     // The memo answers for the other references; the own Secret is checked from its cache.
     let own_ok = own_exists || !refs::refers_to(spec, Kind::Secret, &names.secret);
-    if own_ok && let Some(checked) = ctx.memos.references(server.name, &seen) {
+    if own_ok && let Some(checked) = ctx.memos.references(&server.key, &seen) {
         return Ok(checked);
     }
     let own = refs::OwnSecret {
         name: &names.secret,
         exists: own_exists,
     };
-    let checked = refs::check(&ctx.client, &ctx.namespace, spec, own)
+    let checked = refs::check(&ctx.client, server.namespace, spec, own)
         .await
         .map_err(|e| Stop::Failed(e.into()))?;
     if own_ok {
-        ctx.memos.checked(server.name, seen, checked.clone());
+        ctx.memos.checked(&server.key, seen, checked.clone());
     }
     Ok(checked)
 }

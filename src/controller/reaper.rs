@@ -30,6 +30,7 @@ use crate::term::Term;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedPod {
     pub name: String,
+    pub namespace: String,
     pub uid: String,
     /// The server it belongs to (the owner annotation of the pod template).
     pub server: Option<String>,
@@ -60,6 +61,7 @@ pub fn failed_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<FailedPod
             };
             Some(FailedPod {
                 name: p.metadata.name.clone()?,
+                namespace: p.metadata.namespace.clone().unwrap_or_default(),
                 uid: p.metadata.uid.clone()?,
                 server: p
                     .metadata
@@ -74,10 +76,9 @@ pub fn failed_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<FailedPod
     failed
 }
 
-/// What a sweep needs: the client, the namespace, the caches it reads and where it reports.
+/// What a sweep needs: the client, the caches it reads (one scope's) and where it reports.
 pub struct Reaper {
     pub client: Client,
-    pub namespace: String,
     pub interval: Duration,
     pub pods: Store<Pod>,
     pub servers: Store<McpServer>,
@@ -100,13 +101,13 @@ async fn sweep_every(r: &Reaper) {
     if r.pods.wait_until_ready().await.is_err() {
         return;
     }
-    let api: Api<Pod> = Api::namespaced(r.client.clone(), &r.namespace);
     let mut every = tokio::time::interval(r.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let state = r.pods.state();
         for pod in failed_pods(state.iter().map(|p| p.as_ref())) {
+            let api: Api<Pod> = Api::namespaced(r.client.clone(), &pod.namespace);
             if reap(&api, &pod).await {
                 r.metrics.failed_pods_reaped.inc();
                 record(r, &pod).await;
@@ -121,7 +122,7 @@ async fn record(r: &Reaper, pod: &FailedPod) {
     let server = pod
         .server
         .as_deref()
-        .and_then(|s| r.servers.get(&ObjectRef::new(s).within(&r.namespace)));
+        .and_then(|s| r.servers.get(&ObjectRef::new(s).within(&pod.namespace)));
     let Some(server) = server else { return };
     let event = Event {
         type_: EventType::Normal,

@@ -8,7 +8,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::info;
 
@@ -31,8 +30,8 @@ pub async fn report(
     apply_error: Option<(String, String)>,
 ) -> Result<Option<Duration>, Error> {
     let (spec, names) = (server.spec, server.names);
-    let deployment = ctx.caches.deployments.get(&ctx.here(&names.deployment));
-    let last = ctx.memos.last_apply(server.name);
+    let deployment = ctx.caches.deployments.get(&server.here(&names.deployment));
+    let last = ctx.memos.last_apply(&server.key);
     let endpoint = last.as_ref().and_then(|l| l.endpoint.clone());
     let http = last.as_ref().and_then(|l| l.http.clone());
     let node_endpoint = last.as_ref().and_then(|l| {
@@ -55,10 +54,12 @@ pub async fn report(
         route.or(endpoint.clone().map(Route::Service)),
         deployment.as_deref(),
     );
-    let (mcp, next_probe) = ctx
-        .readiness
-        .observe(&ObjectRef::from_obj(server.mcp), serving);
-    let has_secret = ctx.caches.secrets.get(&ctx.here(&names.secret)).is_some();
+    let (mcp, next_probe) = ctx.readiness.observe(&server.key, serving);
+    let has_secret = ctx
+        .caches
+        .secrets
+        .get(&server.here(&names.secret))
+        .is_some();
     let observed = Observed {
         generation: server.mcp.metadata.generation,
         wanted_replicas: spec.replicas,
@@ -203,7 +204,10 @@ async fn write(ctx: &Context, mcp: &McpServer, new: McpServerStatus) -> Result<(
         "kind": "McpServer",
         "status": status,
     }))?;
-    let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let api: Api<McpServer> = Api::namespaced(
+        ctx.client.clone(),
+        mcp.namespace().as_deref().unwrap_or_default(),
+    );
     api.patch_status(
         &mcp.name_any(),
         &PatchParams::apply(CONTROLLER_MANAGER).force(),

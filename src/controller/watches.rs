@@ -1,13 +1,13 @@
-//! The controller's watches: one per kind for all servers, each feeding a cache (the status and
-//! the memo read them) and a stream of touched objects (the triggers).
+//! The controller's watches: one per kind for all servers of a scope, each feeding a cache (the
+//! status and the memo read them) and a stream of touched objects (the triggers).
 //!
 //! Managed Deployments, Pods, Services and NetworkPolicies are selected by the
-//! `app.kubernetes.io/managed-by=mcp-runtime` label; every Secret and ConfigMap of the namespace
-//! is watched by metadata only (one watch for Secrets: the servers' own and the ones servers
-//! refer to, whose values are read only when a referenced resourceVersion changed). Managed
-//! fields are dropped from every cached object, and so is what the controller never reads: a
-//! Pod's spec, a Deployment's pod template (its status, generation and replicas are what the
-//! status is derived from).
+//! `app.kubernetes.io/managed-by=mcp-runtime` label; every Secret and ConfigMap of the scope
+//! (one served namespace, or all of them: [`Scope`]) is watched by metadata only (one watch for
+//! Secrets: the servers' own and the ones servers refer to, whose values are read only when a
+//! referenced resourceVersion changed). Managed fields are dropped from every cached object,
+//! and so is what the controller never reads: a Pod's spec, a Deployment's pod template (its
+//! status, generation and replicas are what the status is derived from).
 
 use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -17,12 +17,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 
 use crate::crd::McpServer;
 use crate::render::labels;
 use crate::runtime::client::watch_backoff;
 use crate::runtime::references::{self as refs, Kind};
+use crate::runtime::scope::Scope;
 
 use super::MANAGED_SELECTOR;
 
@@ -118,24 +119,21 @@ pub struct Triggers {
 }
 
 /// Starts nothing yet: the watches run as the controller polls their streams.
-pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
+pub fn watches(client: &Client, scope: &Scope) -> (Caches, Triggers) {
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
     let (deployments, dep_writer) = reflector::store();
-    let dep_stream = watcher(
-        Api::<Deployment>::namespaced(client.clone(), ns),
-        managed.clone(),
-    )
-    .backoff(watch_backoff())
-    .modify(|d: &mut Deployment| {
-        d.managed_fields_mut().clear();
-        if let Some(spec) = d.spec.as_mut() {
-            spec.template = Default::default();
-        }
-    })
-    .reflect(dep_writer)
-    .touched_objects();
+    let dep_stream = watcher(scope.api::<Deployment>(client.clone()), managed.clone())
+        .backoff(watch_backoff())
+        .modify(|d: &mut Deployment| {
+            d.managed_fields_mut().clear();
+            if let Some(spec) = d.spec.as_mut() {
+                spec.template = Default::default();
+            }
+        })
+        .reflect(dep_writer)
+        .touched_objects();
     let (pods, pod_writer) = reflector::store();
-    let pod_stream = watcher(Api::<Pod>::namespaced(client.clone(), ns), managed.clone())
+    let pod_stream = watcher(scope.api::<Pod>(client.clone()), managed.clone())
         .backoff(watch_backoff())
         .modify(|p: &mut Pod| {
             p.managed_fields_mut().clear();
@@ -146,11 +144,11 @@ pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
         .touched_objects();
     // Metadata only for the rest: a hand edit changes the resourceVersion, which is all the
     // memo compares, and the controller never reads secret values.
-    let (services, svc_stream) = metadata_watch::<Service>(client, ns, managed.clone());
-    let (network_policies, np_stream) = metadata_watch::<NetworkPolicy>(client, ns, managed);
+    let (services, svc_stream) = metadata_watch::<Service>(client, scope, managed.clone());
+    let (network_policies, np_stream) = metadata_watch::<NetworkPolicy>(client, scope, managed);
     let all = watcher::Config::default();
-    let (referable_secrets, sec_stream) = metadata_watch::<Secret>(client, ns, all.clone());
-    let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(client, ns, all);
+    let (referable_secrets, sec_stream) = metadata_watch::<Secret>(client, scope, all.clone());
+    let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(client, scope, all);
     let caches = Caches {
         deployments,
         pods,
@@ -171,11 +169,11 @@ pub fn watches(client: &Client, ns: &str) -> (Caches, Triggers) {
     (caches, triggers)
 }
 
-/// A metadata-only watch of `K` in `ns` (managed fields dropped): its cache and its stream of
-/// touched objects.
+/// A metadata-only watch of `K` in `scope` (managed fields dropped): its cache and its stream
+/// of touched objects.
 fn metadata_watch<K>(
     client: &Client,
-    ns: &str,
+    scope: &Scope,
     config: watcher::Config,
 ) -> (Store<PartialObjectMeta<K>>, Touched<PartialObjectMeta<K>>)
 where
@@ -188,14 +186,11 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
-    let stream = watcher(
-        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), ns),
-        config,
-    )
-    .backoff(watch_backoff())
-    .modify(|o: &mut PartialObjectMeta<K>| o.managed_fields_mut().clear())
-    .reflect(writer)
-    .touched_objects();
+    let stream = watcher(scope.api::<PartialObjectMeta<K>>(client.clone()), config)
+        .backoff(watch_backoff())
+        .modify(|o: &mut PartialObjectMeta<K>| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
     (store, Box::pin(stream))
 }
 
@@ -244,6 +239,7 @@ pub fn referrers(
         store
             .state()
             .iter()
+            .filter(|m| m.metadata.namespace == meta.namespace)
             .filter(|m| refs::refers_to(&m.spec, kind, &name))
             .map(|m| ObjectRef::from_obj(m.as_ref()))
             .collect()

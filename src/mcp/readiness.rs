@@ -83,7 +83,7 @@ struct State {
 /// The per-server probe schedule.
 pub struct Readiness {
     settings: McpProbeSettings,
-    states: Arc<Mutex<HashMap<String, State>>>,
+    states: Arc<Mutex<HashMap<ObjectRef<McpServer>, State>>>,
     trigger: mpsc::UnboundedSender<ObjectRef<McpServer>>,
     limit: Arc<Semaphore>,
     metrics: Arc<Metrics>,
@@ -129,11 +129,11 @@ impl Readiness {
         }
         let (endpoint, revision) = match serving {
             Serving::NoEndpoint => {
-                self.forget(&server.name);
+                self.forget(server);
                 return (McpObservation::NoEndpoint, None);
             }
             Serving::NotServing => {
-                self.forget(&server.name);
+                self.forget(server);
                 return (McpObservation::NotServing, None);
             }
             Serving::Available { endpoint, revision } => (endpoint, revision),
@@ -143,7 +143,7 @@ impl Readiness {
         let Ok(mut states) = self.states.lock() else {
             return (McpObservation::Probing, None);
         };
-        let state = states.entry(server.name.clone()).or_insert_with(|| State {
+        let state = states.entry(server.clone()).or_insert_with(|| State {
             target: target.clone(),
             last: None,
             failures: 0,
@@ -215,7 +215,7 @@ impl Readiness {
                 })
                 .inc();
             if let Ok(mut states) = states.lock()
-                && let Some(state) = states.get_mut(&server.name)
+                && let Some(state) = states.get_mut(&server)
             {
                 state.running = false;
                 if state.target == target {
@@ -237,10 +237,10 @@ impl Readiness {
         });
     }
 
-    /// What `name` spoke in its last answer (`McpInfo::spoken`), if it answered.
-    pub fn spoken(&self, name: &str) -> Option<&'static str> {
+    /// What `server` spoke in its last answer (`McpInfo::spoken`), if it answered.
+    pub fn spoken(&self, server: &ObjectRef<McpServer>) -> Option<&'static str> {
         let states = self.states.lock().ok()?;
-        match &states.get(name)?.last {
+        match &states.get(server)?.last {
             Some(Ok(info)) => Some(info.spoken()),
             _ => None,
         }
@@ -252,18 +252,18 @@ impl Readiness {
         self.tasks.wait().await;
     }
 
-    /// Drops what is known about `name` (no longer available, or deleted).
-    pub fn forget(&self, name: &str) {
+    /// Drops what is known about `server` (no longer available, or deleted).
+    pub fn forget(&self, server: &ObjectRef<McpServer>) {
         if let Ok(mut states) = self.states.lock() {
-            states.remove(name);
+            states.remove(server);
         }
     }
 
     /// Keeps only the servers `keep` says still exist (deleted servers are never reconciled
     /// again, so nothing else would drop them).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&ObjectRef<McpServer>) -> bool) {
         if let Ok(mut states) = self.states.lock() {
-            states.retain(|name, _| keep(name));
+            states.retain(|server, _| keep(server));
         }
     }
 }

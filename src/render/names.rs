@@ -86,15 +86,23 @@ fn object_name(slug: &str) -> String {
 /// ending with a letter or digit). The API checks a URL's name with it before asking the API
 /// server anything.
 pub fn is_object_name(name: &str) -> bool {
-    let label = |l: &str| {
-        let b = l.as_bytes();
-        !b.is_empty()
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-            && b[0] != b'-'
-            && b[b.len() - 1] != b'-'
-    };
-    !name.is_empty() && name.len() <= SUBDOMAIN_MAX && name.split('.').all(label)
+    !name.is_empty() && name.len() <= SUBDOMAIN_MAX && name.split('.').all(is_dns_label)
+}
+
+/// Whether `name` is a DNS-1123 label of any length (lowercase letters, digits and `-`,
+/// starting and ending with a letter or digit).
+fn is_dns_label(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Whether `name` can be a namespace's name (a DNS-1123 label: at most 63 characters).
+pub fn is_label(name: &str) -> bool {
+    name.len() <= 63 && is_dns_label(name)
 }
 
 /// The reference system's RFC 1123 sanitiser (`ensureStringIsRfc1123Compliant`).

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod k8s_deployment;
 pub mod references;
+pub mod scope;
 pub mod ssa;
 
 /// Field manager of the controller (children and status; forces).

@@ -13,9 +13,9 @@ pub fn router(tokens: Tokens, plugins: Arc<PluginSet>) -> axum::Router {
         kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
     let (state, _cache) = AppState::new(
         client,
+        mcp_runtime::runtime::scope::Served::from_list(&["default".to_string()]),
         Default::default(),
-        tokens,
-        false,
+        mcp_runtime::api::Access::tokens(tokens),
         Arc::new(Metrics::new()),
         plugins,
     );

@@ -8,7 +8,7 @@ fn pod(v: serde_json::Value) -> Pod {
 fn rs_owned(name: &str, phase: &str) -> serde_json::Value {
     json!({
         "metadata": {
-            "name": name, "uid": format!("uid-{name}"),
+            "name": name, "namespace": "team-a", "uid": format!("uid-{name}"),
             "annotations": {OWNER_ANNOTATION: "github"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                  "name": "mcp-github-5d8f", "uid": "rs", "controller": true}]
@@ -48,6 +48,7 @@ fn only_failed_pods_of_a_replicaset_are_reaped_with_their_reason() {
         reaped,
         vec![FailedPod {
             name: "mcp-github-a".into(),
+            namespace: "team-a".into(),
             uid: "uid-mcp-github-a".into(),
             server: Some("github".into()),
             why: "Evicted: The node was low on resource: memory.".into(),

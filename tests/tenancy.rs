@@ -1,0 +1,321 @@
+//! One control plane for several namespaces, and API callers who are who Kubernetes says they
+//! are: real tokens from the TokenRequest API, reviewed by the local cluster's API server
+//! (TokenReview, SubjectAccessReview against its RBAC), and a fleet over three namespaces.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::Api;
+use kube::api::{ListParams, ObjectMeta, PostParams};
+use mcp_runtime::api::review::Reviewer;
+use mcp_runtime::api::{self, Access, AppState, Tokens};
+use mcp_runtime::metrics::Metrics;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const STATIC_TOKEN: &str = "tenancy-platform-token-0123456789";
+
+async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let body = match method {
+        Method::POST if path.ends_with("/servers") => {
+            json!({"name": "web", "image": "ghcr.io/acme/web:1", "transport": {"type": "streamable-http", "port": 8080}})
+                .to_string()
+        }
+        _ => String::new(),
+    };
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = router
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A ServiceAccount `caller` in `ns` with a Role there on mcpservers (and their status and
+/// logs), nothing anywhere else.
+async fn caller_with_role(client: &kube::Client, ns: &str) {
+    let pp = PostParams::default();
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(ns.into()),
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(
+            &pp,
+            &ServiceAccount {
+                metadata: meta("caller"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let role = Role {
+        metadata: meta("mcp-editor"),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["mcp-runtime.dev".into()]),
+            resources: Some(vec![
+                "mcpservers".into(),
+                "mcpservers/status".into(),
+                "mcpservers/logs".into(),
+            ]),
+            verbs: ["get", "list", "create", "update", "patch", "delete"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        }]),
+    };
+    Api::<Role>::namespaced(client.clone(), ns)
+        .create(&pp, &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: meta("caller-edits"),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: "mcp-editor".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "caller".into(),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&pp, &binding)
+        .await
+        .unwrap();
+}
+
+/// A token of `caller` from the TokenRequest API, for `audiences` (empty: the API server's).
+async fn token(client: &kube::Client, ns: &str, audiences: &[&str]) -> String {
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(audiences.iter().map(|a| a.to_string()).collect()),
+            expiration_seconds: Some(600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request("caller", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.token)
+        .expect("the TokenRequest API issues a token")
+}
+
+#[tokio::test]
+async fn kubernetes_identities_get_exactly_what_rbac_grants_them() {
+    let other = support::TestNamespace::new("tenancy-other").await;
+    let other_ns = other.name.clone();
+    let rt = support::Runtime::new_with("tenancy-rbac", |c| {
+        c.namespaces = vec![c.namespace.clone(), other_ns];
+    })
+    .await;
+    let (first, second) = (rt.ns.name.clone(), other.name.clone());
+    let client = rt.ns.client.clone();
+    caller_with_role(&client, &first).await;
+    let access = Access {
+        tokens: Tokens::parse(STATIC_TOKEN),
+        metrics_require_auth: false,
+        kubernetes: Some(Reviewer::new(
+            client.clone(),
+            Vec::new(),
+            Duration::from_secs(10),
+        )),
+        review_ttl: Duration::from_secs(10),
+    };
+    let (state, cache) = AppState::new(
+        client.clone(),
+        rt.config.served(),
+        rt.config.render_context(),
+        access,
+        Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
+    );
+    tokio::spawn(cache);
+    let router = api::router(state);
+    let sa = token(&client, &first, &[]).await;
+    let elsewhere = token(&client, &first, &["https://elsewhere.example"]).await;
+
+    // The first namespace: create, list and stop, by the namespaced routes.
+    let servers = |ns: &str| format!("/v1/namespaces/{ns}/servers");
+    let (status, body) = call(&router, Method::POST, &servers(&first), Some(&sa)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let listed = support::eventually(10, || async {
+        let (status, body) = call(&router, Method::GET, &servers(&first), Some(&sa)).await;
+        status == StatusCode::OK && body["items"][0]["name"] == "web"
+    })
+    .await;
+    assert!(listed, "the ServiceAccount lists the server it created");
+    let stop = format!("{}/web/stop", servers(&first));
+    let (status, body) = call(&router, Method::POST, &stop, Some(&sa)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["spec"]["stopped"], true);
+    // The unprefixed routes are the control plane's own namespace, the first.
+    let (status, _) = call(&router, Method::GET, "/v1/servers/web/status", Some(&sa)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The second namespace: every call refused, naming the verb and the namespace.
+    for (method, path, verb) in [
+        (Method::POST, servers(&second), "create"),
+        (Method::GET, servers(&second), "list"),
+        (
+            Method::POST,
+            format!("{}/web/stop", servers(&second)),
+            "patch",
+        ),
+    ] {
+        let (status, body) = call(&router, method.clone(), &path, Some(&sa)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(verb) && detail.contains(&second),
+            "{method} {path}: {detail}"
+        );
+    }
+
+    // No token, a token for another audience, a token nobody issued: 401.
+    for token in [None, Some(elsewhere.as_str()), Some("not-a-token")] {
+        let (status, body) = call(&router, Method::GET, &servers(&first), token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+        assert_eq!(
+            body["type"],
+            "https://mcp-runtime.dev/problems/unauthorized"
+        );
+    }
+
+    // The static token still works everywhere.
+    let (status, body) = call(&router, Method::POST, &servers(&second), Some(STATIC_TOKEN)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A namespace not served is a 404 that says so, for every caller.
+    let (status, body) = call(
+        &router,
+        Method::GET,
+        "/v1/namespaces/kube-system/servers",
+        Some(STATIC_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["type"],
+        "https://mcp-runtime.dev/problems/namespace-not-served"
+    );
+}
+
+/// The Deployments the controller made in `ns`.
+async fn deployments(client: &kube::Client, ns: &str) -> Vec<String> {
+    let list = Api::<Deployment>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(mcp_runtime::controller::MANAGED_SELECTOR))
+        .await
+        .unwrap();
+    list.items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fleet_over_three_namespaces_converges_and_an_unlisted_one_is_never_touched() {
+    let b = support::TestNamespace::new("tenancy-fleet-b").await;
+    let c = support::TestNamespace::new("tenancy-fleet-c").await;
+    let unlisted = support::TestNamespace::new("tenancy-fleet-unlisted").await;
+    let client = b.client.clone();
+    // The unlisted namespace's server exists before the control plane starts.
+    let stranger =
+        mcp_runtime::api::store::McpServerRuntimeManager::new(client.clone(), &unlisted.name);
+    support::install_crd(&client).await;
+    stranger
+        .create(&json!({"name": "stranger", "image": "ghcr.io/acme/web:1"}))
+        .await
+        .unwrap();
+    let listed = [b.name.clone(), c.name.clone()];
+    let rt = support::Runtime::new_with("tenancy-fleet-a", |config| {
+        config.namespaces = vec![
+            config.namespace.clone(),
+            listed[0].clone(),
+            listed[1].clone(),
+        ];
+    })
+    .await;
+    let namespaces = [rt.ns.name.clone(), b.name.clone(), c.name.clone()];
+    for ns in &namespaces {
+        let manager = rt.manager.in_namespace(ns);
+        for i in 0..4 {
+            manager
+                .create(&json!({"name": format!("s{i}"), "image": "ghcr.io/acme/web:1"}))
+                .await
+                .unwrap();
+        }
+    }
+    let converged = support::eventually(90, || async {
+        for ns in &namespaces {
+            if deployments(&client, ns).await.len() != 4 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(converged, "every listed namespace has its four Deployments");
+    for ns in &namespaces {
+        let mcps: Api<mcp_runtime::crd::McpServer> = Api::namespaced(client.clone(), ns);
+        for i in 0..4 {
+            let name = format!("s{i}");
+            support::wait_for(
+                &mcps,
+                &name,
+                60,
+                "a status",
+                |m: Option<&mcp_runtime::crd::McpServer>| {
+                    m.and_then(|m| m.status.as_ref()).is_some()
+                },
+            )
+            .await;
+        }
+    }
+    assert!(deployments(&client, &unlisted.name).await.is_empty());
+    let mcps: Api<mcp_runtime::crd::McpServer> = Api::namespaced(client.clone(), &unlisted.name);
+    let stranger = mcps.get("stranger").await.unwrap();
+    assert!(stranger.status.is_none(), "{:?}", stranger.status);
+    assert!(
+        stranger
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .all(|f| f.manager.as_deref() != Some("mcp-runtime")),
+        "the controller wrote to a server it does not serve"
+    );
+}
