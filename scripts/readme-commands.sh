@@ -17,6 +17,9 @@ cleanup() {
     [ -n "${TOKEN:-}" ] && curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/v1/servers/$server"
   done
   deploy/local-cluster/kubectl delete configmap github-settings --ignore-not-found >/dev/null 2>&1
+  deploy/local-cluster/kubectl delete rolebinding ci-views --ignore-not-found >/dev/null 2>&1
+  deploy/local-cluster/kubectl delete role mcp-viewer --ignore-not-found >/dev/null 2>&1
+  deploy/local-cluster/kubectl delete serviceaccount ci --ignore-not-found >/dev/null 2>&1
   jobs -p | xargs -r kill 2>/dev/null
   wait 2>/dev/null
   (cd "$WORK/keep" && find . -name plugin.json) | while read -r f; do cp "$WORK/keep/$f" "$f"; done

@@ -107,7 +107,7 @@ fn kustomize_and_helm_grant_the_same_rbac() {
             .collect()
     };
     let (kr, hr) = (rbac(&k), rbac(&h));
-    assert_eq!(kr.len(), 4, "kustomize RBAC objects: {:?}", kr.keys());
+    assert_eq!(kr.len(), 5, "kustomize RBAC objects: {:?}", kr.keys());
     assert_eq!(
         kr, hr,
         "kustomize and Helm must grant exactly the same (deploy/kustomize/base/rbac.yaml vs deploy/helm/mcp-runtime/templates/rbac.yaml)"
@@ -500,4 +500,118 @@ async fn overlays_render_and_are_accepted_by_the_api_server() {
     );
     let mounts = d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].to_string();
     assert!(mounts.contains("/etc/mcp-runtime/plugins"), "{mounts}");
+}
+
+/// The chart serving two namespaces, its RBAC applied to the real API server: the control
+/// plane's ServiceAccount may run servers in exactly those two, hold its Lease at home, review
+/// API callers' tokens, and nothing else (`kubectl auth can-i`, the API server's authorizer).
+#[tokio::test]
+async fn a_multi_namespace_chart_grants_rights_in_exactly_the_listed_namespaces() {
+    let home = support::TestNamespace::new("chart-home").await;
+    let a = support::TestNamespace::new("chart-team-a").await;
+    let b = support::TestNamespace::new("chart-team-b").await;
+    let outside = support::TestNamespace::new("chart-outside").await;
+    let listed = format!("namespaces={{{},{}}}", a.name, b.name);
+    let rendered = documents(&helm_template(
+        &home.name,
+        &["--set", &listed, "--set", "crds.install=false"],
+    ));
+    let rbac: Vec<Value> = rendered
+        .into_iter()
+        .filter(|o| {
+            RBAC.contains(&o["kind"].as_str().unwrap_or_default()) || o["kind"] == "ServiceAccount"
+        })
+        .map(|mut o| {
+            // Cluster-scoped names of their own, so that parallel runs do not collide.
+            let own = |name: &Value| format!("{}-{}", name.as_str().unwrap(), home.name);
+            if o["metadata"]["namespace"].is_null() {
+                o["metadata"]["name"] = own(&o["metadata"]["name"]).into();
+            }
+            let bound = o["roleRef"]["name"].as_str().unwrap_or("system:");
+            if o["roleRef"]["kind"] == "ClusterRole" && !bound.starts_with("system:") {
+                o["roleRef"]["name"] = own(&o["roleRef"]["name"]).into();
+            }
+            o
+        })
+        .collect();
+    let yaml = rbac
+        .iter()
+        .map(|o| serde_norway::to_string(o).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let (ok, out, err) =
+        tools::kubectl_on_cluster(&["apply", "--server-side", "-f", "-"], Some(&yaml));
+    assert!(ok, "{out}{err}");
+    let sa = format!("system:serviceaccount:{}:mcp-runtime", home.name);
+    let can = |verb: &str, resource: &str, ns: Option<&str>| {
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let (_, out, _) = tools::kubectl_on_cluster(&args, None);
+        out.trim() == "yes"
+    };
+    for ns in [&a.name, &b.name] {
+        for (verb, resource) in [
+            ("create", "mcpservers.mcp-runtime.dev"),
+            ("patch", "mcpservers.mcp-runtime.dev/status"),
+            ("patch", "deployments.apps"),
+            ("watch", "secrets"),
+            ("delete", "pods"),
+            ("create", "events.events.k8s.io"),
+        ] {
+            assert!(can(verb, resource, Some(ns)), "{verb} {resource} in {ns}");
+        }
+        assert!(
+            !can("update", "leases.coordination.k8s.io", Some(ns)),
+            "no Lease in {ns}"
+        );
+    }
+    assert!(can(
+        "update",
+        "leases.coordination.k8s.io",
+        Some(&home.name)
+    ));
+    assert!(can(
+        "get",
+        "secrets/mcp-runtime-api-token",
+        Some(&home.name)
+    ));
+    assert!(can("create", "tokenreviews.authentication.k8s.io", None));
+    assert!(can(
+        "create",
+        "subjectaccessreviews.authorization.k8s.io",
+        None
+    ));
+    for (verb, resource, ns) in [
+        ("patch", "deployments.apps", Some(home.name.as_str())),
+        ("list", "secrets", Some(home.name.as_str())),
+        (
+            "create",
+            "mcpservers.mcp-runtime.dev",
+            Some(outside.name.as_str()),
+        ),
+        ("watch", "pods", Some(outside.name.as_str())),
+        ("list", "deployments.apps", None),
+        ("list", "nodes", None),
+    ] {
+        assert!(
+            !can(verb, resource, ns),
+            "{verb} {resource} in {ns:?} must be denied"
+        );
+    }
+    let names: Vec<String> = rbac
+        .iter()
+        .filter(|o| o["metadata"]["namespace"].is_null())
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap().to_lowercase(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut args = vec!["delete", "--ignore-not-found"];
+    args.extend(names.iter().map(String::as_str));
+    let _ = tools::kubectl_on_cluster(&args, None);
 }

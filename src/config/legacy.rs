@@ -8,6 +8,11 @@ use super::Environment;
 /// nor the `MCP_RUNTIME_*` variable is set.
 pub const ARCHESTRA_FALLBACKS: &[(&str, &str)] = &[
     ("namespace", "ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE"),
+    // Extra namespaces besides the main one (the reference's meaning: `namespace` is kept).
+    (
+        "namespaces",
+        "ARCHESTRA_ORCHESTRATOR_ENVIRONMENT_NAMESPACES",
+    ),
     ("kubeconfig", "ARCHESTRA_ORCHESTRATOR_KUBECONFIG"),
     (
         "in_cluster",
@@ -56,10 +61,6 @@ pub const ARCHESTRA_NOT_HONOURED: &[(&str, &str)] = &[
     (
         "ARCHESTRA_ORCHESTRATOR_HELM_RELEASE_NAME",
         "objects are named after their server (mcp-<slug>) and labelled app.kubernetes.io/managed-by=mcp-runtime",
-    ),
-    (
-        "ARCHESTRA_ORCHESTRATOR_ENVIRONMENT_NAMESPACES",
-        "one control plane serves one namespace (MCP_RUNTIME_NAMESPACE); run one per namespace",
     ),
     (
         "ARCHESTRA_ORCHESTRATOR_MCP_K8S_SERVICE_ACCOUNT_NAME",

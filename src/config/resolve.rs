@@ -56,7 +56,7 @@ impl Settings {
             .or_else(|| env.var("POD_NAMESPACE"))
             .unwrap_or_else(|| "default".into());
         let config = RuntimeConfig {
-            namespaces: self.namespaces(),
+            namespaces: self.namespaces(&look, &namespace),
             namespace,
             kubeconfig: self.kubeconfig_source(&look, in_cluster)?,
             cluster_domain: look
@@ -130,9 +130,15 @@ impl Settings {
     /// The served namespaces as listed (trimmed, each once, in order); none listed: the control
     /// plane's own ([`RuntimeConfig::served`]). The schema checks each name and that `*`
     /// stands alone.
-    fn namespaces(&self) -> Vec<String> {
+    /// The reference's `…_ENVIRONMENT_NAMESPACES` lists namespaces *besides* the main one.
+    fn namespaces(&self, look: &Lookup<'_>, own: &str) -> Vec<String> {
+        let text = match (&self.namespaces, look.legacy("namespaces")) {
+            (Some(given), _) => given.clone(),
+            (None, Some((_, extra))) if !extra.trim().is_empty() => format!("{own},{extra}"),
+            _ => String::new(),
+        };
         let mut listed: Vec<String> = Vec::new();
-        for name in self.namespaces.iter().flat_map(|l| l.split(',')) {
+        for name in text.split(',') {
             let name = name.trim();
             if !name.is_empty() && !listed.iter().any(|n| n == name) {
                 listed.push(name.to_string());

@@ -308,6 +308,19 @@ fn served_namespaces_are_listed_once_each_or_every_one_and_default_to_the_own() 
         ..Default::default()
     };
     assert_eq!(every.resolve(&env(&[], &[])).unwrap().served(), Served::All);
+    // The reference's extra namespaces come beside the main one.
+    let legacy = env(
+        &[
+            ("ARCHESTRA_ORCHESTRATOR_K8S_NAMESPACE", "main"),
+            (
+                "ARCHESTRA_ORCHESTRATOR_ENVIRONMENT_NAMESPACES",
+                "extra-1,extra-2",
+            ),
+        ],
+        &[],
+    );
+    let c = Settings::default().resolve(&legacy).unwrap();
+    assert_eq!(c.namespaces, vec!["main", "extra-1", "extra-2"]);
     for bad in ["team-a,Team_B", "*,team-a"] {
         let s = Settings {
             namespaces: Some(bad.into()),

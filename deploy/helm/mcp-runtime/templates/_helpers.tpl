@@ -43,3 +43,46 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* What the control plane needs in each namespace it serves. */}}
+{{- define "mcp-runtime.serverRules" -}}
+- apiGroups: ["mcp-runtime.dev"]
+  resources: ["mcpservers"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["mcp-runtime.dev"]
+  resources: ["mcpservers/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services", "secrets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# Referenced ConfigMaps: read to check and hash what a server uses, watched (metadata) so a
+# change reaches the servers that use them.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["get", "list", "create", "patch"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- end -}}
+
+{{/* Whether every namespace is served (namespaces: ["*"]). */}}
+{{- define "mcp-runtime.allNamespaces" -}}
+{{- if has "*" .Values.namespaces }}true{{ end -}}
+{{- end -}}
+
+{{/* Whether the release's own namespace is one it serves (it is when none are listed). */}}
+{{- define "mcp-runtime.servesOwn" -}}
+{{- if or (empty .Values.namespaces) (has .Release.Namespace .Values.namespaces) }}true{{ end -}}
+{{- end -}}
