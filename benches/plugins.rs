@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     let (state, _cache) = mcp_runtime::api::AppState::new(
         client,
         mcp_runtime::runtime::scope::Served::from_list(&["default".to_string()]),
-        Default::default(),
+        mcp_runtime::render::RenderContext::default(),
         mcp_runtime::api::Access::tokens(mcp_runtime::api::Tokens::disabled()),
         Arc::new(mcp_runtime::metrics::Metrics::new()),
         plugins,

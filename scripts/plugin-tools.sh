@@ -3,7 +3,9 @@
 # when present): componentize-qjs (npm) for JavaScript policies, componentize-py (PyPI) for
 # Python policies. `mcp-runtime plugin build` finds them there. Also the official MCP Python SDK
 # (PyPI `mcp`), whose servers and clients the bridge tests and benchmark drive, and schemathesis
-# (PyPI), which fuzzes the HTTP API from its served OpenAPI document (scripts/api-schemathesis.sh).
+# (PyPI), which fuzzes the HTTP API from its served OpenAPI document (scripts/api-schemathesis.sh),
+# and two client generators a user of the API would pick (scripts/api-clients.sh):
+# openapi-python-client (PyPI) and openapi-typescript with openapi-fetch and tsc (npm).
 set -euo pipefail
 CACHE=${MCP_RUNTIME_CACHE:-$HOME/.cache/mcp-runtime}
 QJS_VERSION=0.4.5
@@ -27,6 +29,14 @@ INSPECTOR_VERSION=1.0.3
 INSPECTOR_DIR=$CACHE/tools/inspector-$INSPECTOR_VERSION
 SCHEMATHESIS_VERSION=4.32.5
 ST_DIR=$CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION
+OPC_VERSION=0.29.1
+OPC_DIR=$CACHE/tools/openapi-python-client-$OPC_VERSION
+# openapi-typescript 7 and openapi-fetch run on Node 20 (@hey-api/openapi-ts needs 22).
+OTS_VERSION=7.13.0
+OFETCH_VERSION=0.17.0
+TSC_VERSION=5.9.3
+NODE_TYPES_VERSION=20.19.43
+OTS_DIR=$CACHE/tools/openapi-ts-$OTS_VERSION-fetch-$OFETCH_VERSION-tsc-$TSC_VERSION-node-types-$NODE_TYPES_VERSION
 if [ ! -x "$QJS_DIR/node_modules/.bin/componentize-qjs" ]; then
   mkdir -p "$QJS_DIR"
   (cd "$QJS_DIR" && npm install --no-audit --no-fund --silent "componentize-qjs@$QJS_VERSION")
@@ -58,6 +68,15 @@ fi
 if [ ! -x "$ST_DIR/bin/st" ]; then
   python3 -m venv "$ST_DIR"
   "$ST_DIR/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+if [ ! -x "$OPC_DIR/bin/openapi-python-client" ]; then
+  python3 -m venv "$OPC_DIR"
+  "$OPC_DIR/bin/pip" install --quiet "openapi-python-client==$OPC_VERSION"
+fi
+if [ ! -x "$OTS_DIR/node_modules/.bin/tsc" ]; then
+  mkdir -p "$OTS_DIR"
+  (cd "$OTS_DIR" && npm install --no-audit --no-fund --silent "openapi-typescript@$OTS_VERSION" \
+    "openapi-fetch@$OFETCH_VERSION" "typescript@$TSC_VERSION" "@types/node@$NODE_TYPES_VERSION")
 fi
 "$MCP_DIR/bin/python" -c 'import mcp.client.streamable_http, mcp.server.fastmcp'
 "$ST_DIR/bin/st" --version >/dev/null

@@ -66,6 +66,8 @@ cargo test --locked --lib --bins --tests
 scripts/conformance.sh
 # The HTTP API fuzzed from its served OpenAPI document (schemathesis, every check).
 scripts/api-schemathesis.sh
+# Clients generated from the served OpenAPI document (Python, TypeScript) drive the API unedited.
+scripts/api-clients.sh
 # Every command the READMEs show, as written.
 scripts/readme-commands.sh
 # The bounded fault suite (it stops cluster components, so it runs alone, after the rest; the

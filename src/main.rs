@@ -125,6 +125,9 @@ fn parse_path(p: &str) -> Result<String, String> {
 enum SchemaCommand {
     /// Print a schema.
     Show { kind: SchemaKind },
+    /// Print the HTTP API's OpenAPI document as `serve` serves it at /openapi.json
+    /// (self-contained: for client generators, without a running control plane).
+    Openapi,
     /// Check a document against a schema; prints every violation with its JSON path.
     Check {
         kind: SchemaKind,
@@ -276,6 +279,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 println!("{}", kind.source().trim_end());
                 Ok(())
             }
+            SchemaCommand::Openapi => {
+                println!("{}", mcp_runtime::api::openapi::served());
+                Ok(())
+            }
             SchemaCommand::Check { kind, file } => {
                 let doc = read_document(&file).map_err(|e| Failure::Invalid(e.to_string()))?;
                 kind.validate(&doc)
@@ -342,12 +349,15 @@ fn render(
     };
     // Offline there is no Secret to give a resourceVersion: a content hash of the values
     // stands in, so a re-render after a rotation still rolls the pods.
+    // A namespace's labels are the cluster's: offline, only the one every namespace has.
     let data = mcp_runtime::render::secret::secret_data(&spec);
+    let ctx = config.render_contexts().of(&config.namespace);
     let inputs = Inputs {
         secret_revision: (!data.is_empty()).then(|| mcp_runtime::render::secret::data_hash(&data)),
+        namespace_labels: Some(desired::offline_namespace_labels(&ctx.namespace)),
         ..Inputs::default()
     };
-    let built = desired::build(&spec, &inputs, &config.render_context(), &chain);
+    let built = desired::build(&spec, &inputs, &ctx, &chain);
     let desired = built.map_err(|e| match e {
         BuildError::Render(e) => Failure::Invalid(e.to_string()),
         BuildError::Policy(PolicyRejection::Denied(m) | PolicyRejection::Failed(m)) => {

@@ -207,7 +207,7 @@ async fn start_api(
     let (state, cache) = AppState::new(
         client.clone(),
         config.served(),
-        config.render_context(),
+        config.render_contexts(),
         access,
         metrics.clone(),
         plugins.clone(),

@@ -265,7 +265,7 @@ async fn the_base_installs_and_grants_least_privilege() {
     let _ = run(&[
         "delete",
         "clusterrole,clusterrolebinding",
-        "mcp-runtime-read-crd",
+        "mcp-runtime-read-cluster",
     ]);
 }
 

@@ -1,11 +1,13 @@
 //! The control plane in the cluster, as a platform installs it: with the Helm chart and with the
-//! kustomize base, from its own image (`localhost/mcp-runtime:dev`, built by
-//! deploy/local-cluster/images.sh from this checkout's binary), as a pod on the real node with
-//! only its ServiceAccount. It reaches the API server through the `kubernetes` Service and
-//! creates a streamable-HTTP server and a bridged stdio server (the official server-everything);
-//! both reach `Ready=True` and `McpReady=True`, probed from inside the cluster at their pods'
-//! IPs, with `MCP_RUNTIME_MCP_PROBE_GATES_READY=true`; the official SDK's client then calls
-//! a tool of each through its ClusterIP.
+//! kustomize overlay `namespaces` (the base serving a second namespace), from its own image
+//! (`localhost/mcp-runtime:dev`, built by deploy/local-cluster/images.sh from this checkout's
+//! binary), as a pod on the real node with only its ServiceAccount, serving its own namespace and
+//! a team's. It reaches the API server through the `kubernetes` Service and creates a
+//! streamable-HTTP server in its own namespace and a bridged stdio server in the team's (the
+//! official server-everything); both reach `Ready=True` and `McpReady=True`, probed from inside
+//! the cluster at their pods' IPs, with `MCP_RUNTIME_MCP_PROBE_GATES_READY=true`; the official
+//! SDK's client then calls a tool of each through its ClusterIP. What it may do is only what the
+//! install granted (a Role in each namespace; tests/packaging.rs checks the grants themselves).
 
 mod support;
 
@@ -47,9 +49,9 @@ async fn api_token(ns: &TestNamespace) {
         .unwrap();
 }
 
-/// `helm install` of deploy/helm/mcp-runtime into the test's namespace (the CRD is the test
-/// harness's already).
-fn install_with_helm(ns: &str) -> String {
+/// `helm install` of deploy/helm/mcp-runtime into the test's namespace, serving it and `team`
+/// (the CRD is the test harness's already).
+fn install_with_helm(ns: &str, team: &str) -> String {
     let chart = format!("{}/deploy/helm/mcp-runtime", env!("CARGO_MANIFEST_DIR"));
     let release = "cp";
     let kc = support::kubeconfig_path();
@@ -62,6 +64,7 @@ fn install_with_helm(ns: &str) -> String {
         "nodeSelector": support::real_node_selector(),
         "extraEnv": extra_env(),
         "logFormat": "text",
+        "namespaces": [ns, team],
     });
     let values_file = std::env::temp_dir().join(format!("{ns}-values.json"));
     std::fs::write(&values_file, values.to_string()).unwrap();
@@ -85,15 +88,21 @@ fn install_with_helm(ns: &str) -> String {
     format!("{release}-mcp-runtime")
 }
 
-/// deploy/kustomize/base rendered by `kubectl kustomize`, moved into the test's namespace (its
-/// own Namespace and the CRD left out; cluster-scoped RBAC named after the namespace so that
-/// installs side by side do not share it) and set up for the real node, applied server-side.
-fn install_with_kustomize(ns: &str) -> String {
-    let base = format!("{}/deploy/kustomize/base", env!("CARGO_MANIFEST_DIR"));
-    let rendered = kubectl(&["kustomize", &base], None);
+/// deploy/kustomize/overlays/namespaces rendered by `kubectl kustomize`, its namespaces renamed:
+/// the base's own to the test's, team-a to `team`, team-b's objects left out (and its Namespace
+/// and the CRD; cluster-scoped RBAC named after the namespace so that installs side by side do
+/// not share it), set up for the real node and applied server-side.
+fn install_with_kustomize(ns: &str, team: &str) -> String {
+    let overlay = format!(
+        "{}/deploy/kustomize/overlays/namespaces",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let rendered = kubectl(&["kustomize", &overlay], None);
     let docs: Vec<String> = tools::documents(&rendered)
         .into_iter()
         .filter(|d| d["kind"] != "Namespace" && d["kind"] != "CustomResourceDefinition")
+        .filter(|d| d["metadata"]["namespace"] != "team-b")
+        .map(|d| renamed(d, ns, team))
         .map(|d| serde_norway::to_string(&for_the_real_node(d, ns)).unwrap())
         .collect();
     kubectl(
@@ -103,10 +112,42 @@ fn install_with_kustomize(ns: &str) -> String {
     "mcp-runtime".into()
 }
 
-fn for_the_real_node(mut d: Value, ns: &str) -> Value {
-    if d["metadata"].get("namespace").is_some() {
-        d["metadata"]["namespace"] = ns.into();
+/// The overlay's namespaces as the test's: `mcp-runtime` is `ns`, team-a is `team` (in
+/// metadata, the served list and the ClusterRole's names; team-b's settings dropped).
+fn renamed(mut d: Value, ns: &str, team: &str) -> Value {
+    let rename = |n: &str| match n {
+        "team-a" => team.to_string(),
+        "mcp-runtime" => ns.to_string(),
+        other => other.to_string(),
+    };
+    if let Some(n) = d["metadata"]["namespace"].as_str() {
+        d["metadata"]["namespace"] = rename(n).into();
     }
+    if d["kind"] == "ClusterRole" {
+        for rule in d["rules"].as_array_mut().into_iter().flatten() {
+            if rule["resources"] == json!(["namespaces"]) {
+                rule["resourceNames"] = json!([ns, team]);
+            }
+        }
+    }
+    if d["kind"] == "Deployment" {
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap();
+        env.retain(|e| e["name"] != "MCP_RUNTIME_NAMESPACE_SETTINGS");
+        for e in env
+            .iter_mut()
+            .filter(|e| e["name"] == "MCP_RUNTIME_NAMESPACES")
+        {
+            e["value"] = format!("{ns},{team}").into();
+        }
+    }
+    d
+}
+
+/// Set up for the real node, its subjects the test's ServiceAccount and its cluster-scoped
+/// RBAC named after the test's namespace.
+fn for_the_real_node(mut d: Value, ns: &str) -> Value {
     if let Some(subjects) = d.get_mut("subjects").and_then(Value::as_array_mut) {
         for s in subjects {
             s["namespace"] = ns.into();
@@ -213,12 +254,13 @@ async fn cluster_ip_url(ns: &TestNamespace, service: &str, path: &str) -> String
 async fn control_plane_runs_real_servers(how: &str) {
     support::require_real_node().await;
     let ns = TestNamespace::new(&format!("in-cluster-{how}")).await;
+    let team = TestNamespace::new(&format!("in-cluster-{how}-team")).await;
     // The CRD is the cluster's (installed once for every test), not the installs'.
     support::install_crd(&ns.client).await;
     api_token(&ns).await;
     let deployment = match how {
-        "helm" => install_with_helm(&ns.name),
-        _ => install_with_kustomize(&ns.name),
+        "helm" => install_with_helm(&ns.name, &team.name),
+        _ => install_with_kustomize(&ns.name, &team.name),
     };
     let deployments = ns.api::<Deployment>();
     let available = support::eventually(120, || {
@@ -257,14 +299,18 @@ async fn control_plane_runs_real_servers(how: &str) {
             "transport": {"type": "stdio"},
         }),
     );
-    for m in [&http, &stdio] {
-        mcps.create(&PostParams::default(), m).await.unwrap();
-    }
+    // One server in the control plane's namespace, one in the team's.
+    mcps.create(&PostParams::default(), &http).await.unwrap();
+    let team_mcps = team.api::<McpServer>();
+    team_mcps
+        .create(&PostParams::default(), &stdio)
+        .await
+        .unwrap();
     // server-everything speaks the handshake era (`initialize`); behind the bridge, both
     // (`server/discover` answered by the bridge).
     let (h, s) = tokio::join!(
         ready(&ns, "everything", "Initialized"),
-        ready(&ns, "everything-stdio", "Discovered")
+        ready(&team, "everything-stdio", "Discovered")
     );
     for (status, era) in [(&h, "handshake"), (&s, "both")] {
         let mcp = status.mcp.as_ref().expect("status.mcp");
@@ -275,8 +321,11 @@ async fn control_plane_runs_real_servers(how: &str) {
     }
 
     // The official SDK's client through each Service's ClusterIP (from the host, via kube-proxy).
-    for (service, path) in [("mcp-everything", "/mcp"), ("mcp-everything-stdio", "/mcp")] {
-        let url = cluster_ip_url(&ns, service, path).await;
+    for (at, service, path) in [
+        (&ns, "mcp-everything", "/mcp"),
+        (&team, "mcp-everything-stdio", "/mcp"),
+    ] {
+        let url = cluster_ip_url(at, service, path).await;
         let said = tokio::task::spawn_blocking(move || sdk_call_at(&url, "in the cluster"))
             .await
             .unwrap();
@@ -289,17 +338,27 @@ async fn control_plane_runs_real_servers(how: &str) {
     }
 
     // Everything it made goes with the servers.
-    for name in ["everything", "everything-stdio"] {
-        mcps.delete(name, &Default::default()).await.unwrap();
-    }
+    mcps.delete("everything", &Default::default())
+        .await
+        .unwrap();
+    team_mcps
+        .delete("everything-stdio", &Default::default())
+        .await
+        .unwrap();
+    let team_deployments = team.api::<Deployment>();
     let gone = support::eventually(60, || {
-        let deployments = deployments.clone();
+        let all = [deployments.clone(), team_deployments.clone()];
         async move {
-            let list = deployments
-                .list(&kube::api::ListParams::default().labels("mcp-runtime.dev/server"))
-                .await
-                .unwrap();
-            list.items.is_empty()
+            for deployments in all {
+                let list = deployments
+                    .list(&kube::api::ListParams::default().labels("mcp-runtime.dev/server"))
+                    .await
+                    .unwrap();
+                if !list.items.is_empty() {
+                    return false;
+                }
+            }
+            true
         }
     })
     .await;

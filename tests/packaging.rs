@@ -566,6 +566,10 @@ async fn a_multi_namespace_chart_grants_rights_in_exactly_the_listed_namespaces(
             !can("update", "leases.coordination.k8s.io", Some(ns)),
             "no Lease in {ns}"
         );
+        assert!(
+            can("watch", &format!("namespaces/{ns}"), None),
+            "the labels of {ns}"
+        );
     }
     assert!(can(
         "update",
@@ -583,6 +587,7 @@ async fn a_multi_namespace_chart_grants_rights_in_exactly_the_listed_namespaces(
         "subjectaccessreviews.authorization.k8s.io",
         None
     ));
+    let outside_namespace = format!("namespaces/{}", outside.name);
     for (verb, resource, ns) in [
         ("patch", "deployments.apps", Some(home.name.as_str())),
         ("list", "secrets", Some(home.name.as_str())),
@@ -594,6 +599,8 @@ async fn a_multi_namespace_chart_grants_rights_in_exactly_the_listed_namespaces(
         ("watch", "pods", Some(outside.name.as_str())),
         ("list", "deployments.apps", None),
         ("list", "nodes", None),
+        ("list", "namespaces", None),
+        ("get", outside_namespace.as_str(), None),
     ] {
         assert!(
             !can(verb, resource, ns),

@@ -319,3 +319,175 @@ async fn a_fleet_over_three_namespaces_converges_and_an_unlisted_one_is_never_to
         "the controller wrote to a server it does not serve"
     );
 }
+
+/// The `org` label the org-labels example policy puts on a Deployment, if it is there.
+async fn org_label(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+    let d = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()?;
+    d.metadata.labels?.get("org").cloned()
+}
+
+/// Sets the label `tier` of namespace `ns`.
+async fn label_namespace(client: &kube::Client, ns: &str, tier: &str) {
+    let patch = json!({"metadata": {"labels": {"tier": tier}}});
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_for_labelled_namespaces_changes_only_theirs_and_follows_a_relabelling() {
+    let set = support::plugins::example_set(&["org-labels"]);
+    let manifest = set.join("org-labels/plugin.json");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    doc["namespaces"] = json!({"selector": {"matchLabels": {"tier": "production"}}});
+    std::fs::write(&manifest, doc.to_string()).unwrap();
+    let policies = Arc::new(mcp_runtime::plugin::PluginSet::load(&set, None).unwrap());
+
+    let production = support::TestNamespace::new("tenancy-policy-prod").await;
+    let client = production.client.clone();
+    label_namespace(&client, &production.name, "production").await;
+    let other = production.name.clone();
+    let rt = support::Runtime::new_with_policies(
+        "tenancy-policy-home",
+        |config| config.namespaces = vec![config.namespace.clone(), other],
+        policies,
+    )
+    .await;
+    let home = rt.ns.name.clone();
+    for ns in [&home, &production.name] {
+        rt.manager
+            .in_namespace(ns)
+            .create(&json!({"name": "web", "image": "ghcr.io/acme/web:1"}))
+            .await
+            .unwrap();
+    }
+    let labelled = support::eventually(90, || async {
+        org_label(&client, &production.name, "mcp-web")
+            .await
+            .as_deref()
+            == Some("acme")
+    })
+    .await;
+    assert!(labelled, "the policy applies in the production namespace");
+    let unlabelled = support::eventually(60, || async {
+        let d = Api::<Deployment>::namespaced(client.clone(), &home)
+            .get_opt("mcp-web")
+            .await
+            .unwrap();
+        d.is_some()
+    })
+    .await;
+    assert!(unlabelled, "the home namespace's server is deployed");
+    assert_eq!(org_label(&client, &home, "mcp-web").await, None);
+
+    // Relabelled, the home namespace gets the policy too, with no change to its server.
+    label_namespace(&client, &home, "production").await;
+    let followed = support::eventually(60, || async {
+        org_label(&client, &home, "mcp-web").await.as_deref() == Some("acme")
+    })
+    .await;
+    assert!(
+        followed,
+        "a relabelled namespace gets the policies its labels select"
+    );
+}
+
+/// POSTs `body` to `path` with the static token.
+async fn create(router: &Router, path: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {STATIC_TOKEN}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.clone().oneshot(request).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The memory limit of the server container of Deployment `name` in `ns`, once it exists.
+async fn memory_limit(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+    let d = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()?;
+    let container = d.spec?.template.spec?.containers.into_iter().next()?;
+    let limits = container.resources?.limits?;
+    limits.get("memory").map(|q| q.0.clone())
+}
+
+#[tokio::test]
+async fn a_namespace_s_own_settings_hold_for_its_servers_and_no_other() {
+    let team = support::TestNamespace::new("tenancy-settings-team").await;
+    let team_ns = team.name.clone();
+    let settings =
+        json!({"resources": {"limits": {"memory": "99Mi"}}, "allowedServiceAccounts": ["tools"]});
+    let rt = support::Runtime::new_with("tenancy-settings-home", |c| {
+        c.namespaces = vec![c.namespace.clone(), team_ns.clone()];
+        c.namespace_settings = [(team_ns, serde_json::from_value(settings).unwrap())].into();
+    })
+    .await;
+    let (home, client) = (rt.ns.name.clone(), rt.ns.client.clone());
+    let access = Access {
+        tokens: Tokens::parse(STATIC_TOKEN),
+        metrics_require_auth: false,
+        kubernetes: None,
+        review_ttl: Duration::from_secs(10),
+    };
+    let (state, cache) = AppState::new(
+        client.clone(),
+        rt.config.served(),
+        rt.config.render_contexts(),
+        access,
+        Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
+    );
+    tokio::spawn(cache);
+    let router = api::router(state);
+    let servers = |ns: &str| format!("/v1/namespaces/{ns}/servers");
+    let as_reader = |name: &str| json!({"name": name, "image": "ghcr.io/acme/web:1", "serviceAccountName": "reader"});
+
+    // The team may name only `tools`; the home namespace any account but the control plane's.
+    let (status, body) = create(&router, &servers(&team.name), as_reader("web")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("/serviceAccountName"), "{body}");
+    let (status, body) = create(&router, &servers(&home), as_reader("web")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let plain = json!({"name": "plain", "image": "ghcr.io/acme/web:1"});
+    let (status, body) = create(&router, &servers(&team.name), plain).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The team's servers get its memory limit, the home namespace's the default.
+    let team_limit = support::eventually(90, || async {
+        memory_limit(&client, &team.name, "mcp-plain")
+            .await
+            .as_deref()
+            == Some("99Mi")
+    })
+    .await;
+    assert!(team_limit, "the team's server has the team's memory limit");
+    let home_limit = support::eventually(60, || async {
+        memory_limit(&client, &home, "mcp-web").await.is_some()
+    })
+    .await;
+    assert!(home_limit, "the home namespace's server is deployed");
+    let default = mcp_runtime::render::Defaults::default()
+        .resources
+        .limits
+        .memory;
+    assert_eq!(memory_limit(&client, &home, "mcp-web").await, default);
+}

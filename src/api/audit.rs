@@ -100,7 +100,7 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
     // The URL's namespace and name, only if they are ones a namespace and a server can have
     // (anything else is never echoed).
     let (namespace, path) = super::servers::split_path(req.uri().path());
-    let namespace = namespace.unwrap_or(&state.render.namespace).to_string();
+    let namespace = namespace.unwrap_or(state.home()).to_string();
     let named = path
         .split('/')
         .nth(3)

@@ -183,7 +183,7 @@ fn requested(state: &AppState, req: &Request) -> Option<Action> {
         .split('/')
         .nth(3)
         .filter(|n| crate::render::names::is_object_name(n));
-    let namespace = namespace.unwrap_or(&state.render.namespace);
+    let namespace = namespace.unwrap_or(state.home());
     action(
         req.method().as_str(),
         &route,

@@ -25,6 +25,7 @@ use kube::Client;
 
 use crate::api::servers::ServerCache;
 use crate::api::store::McpServerRuntimeManager;
+use crate::config::RenderContexts;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::plugin::PluginSet;
 use crate::render::RenderContext;
@@ -79,7 +80,8 @@ pub struct AppState {
     /// Who may call, and how callers are told apart.
     pub access: Access,
     pub metrics: Arc<Metrics>,
-    pub render: RenderContext,
+    /// The render settings of every namespace (the defaults, each namespace's own over them).
+    pub render: RenderContexts,
     pub plugins: Arc<PluginSet>,
     /// Whether the Kubernetes API server is reachable, from the McpServer watch.
     pub kubernetes: crate::health::ApiHealth,
@@ -91,7 +93,7 @@ impl AppState {
     pub fn new(
         client: Client,
         served: crate::runtime::scope::Served,
-        render: RenderContext,
+        render: impl Into<RenderContexts>,
         access: Access,
         metrics: Arc<Metrics>,
         plugins: Arc<PluginSet>,
@@ -99,12 +101,12 @@ impl AppState {
         Arc<AppState>,
         impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        let namespace = render.namespace.clone();
+        let render: RenderContexts = render.into();
+        let namespace = render.home.namespace.clone();
         let kubernetes = metrics.kubernetes.clone();
         let (servers, cache) = ServerCache::watch(&client, served, kubernetes.clone());
         let state = AppState {
-            manager: McpServerRuntimeManager::new(client.clone(), &namespace)
-                .with_service_accounts(render.defaults.service_accounts.clone()),
+            manager: McpServerRuntimeManager::new(client.clone(), &namespace),
             client,
             servers,
             access,
@@ -116,16 +118,23 @@ impl AppState {
         (Arc::new(state), cache)
     }
 
-    /// The writer for `namespace` (a served one: the [`servers::Namespace`] extractor checks).
+    /// The writer for `namespace` (a served one: the [`servers::Namespace`] extractor checks),
+    /// refusing the ServiceAccounts that namespace's settings do not allow.
     pub fn manager(&self, namespace: &str) -> McpServerRuntimeManager {
-        self.manager.in_namespace(namespace)
+        let rule = self.render_in(namespace).defaults.service_accounts;
+        self.manager
+            .in_namespace(namespace)
+            .with_service_accounts(rule)
+    }
+
+    /// The control plane's own namespace: what `/v1/servers` addresses.
+    pub fn home(&self) -> &str {
+        &self.render.home.namespace
     }
 
     /// The render settings for a server of `namespace`.
     pub fn render_in(&self, namespace: &str) -> RenderContext {
-        let mut render = self.render.clone();
-        render.namespace = namespace.to_string();
-        render
+        self.render.of(namespace)
     }
 }
 

@@ -36,15 +36,24 @@ pub fn bundle() -> Value {
             (r == kind.file_name()).then(|| target.clone())
         });
         let mut schema = kind.document().clone();
+        let mut defs = serde_json::Map::new();
         if let Some(root) = schema.as_object_mut() {
             // `$id` would make tools resolve the internal references against a URL.
             root.remove("$id");
             root.remove("$schema");
+            // Client generators model components, not a component's `$defs`: each definition
+            // becomes a component of its own, `McpServer` + `envVar` = `McpServerEnvVar`.
+            if let Some(Value::Object(d)) = root.remove("$defs") {
+                defs = d;
+            }
         }
-        rewrite_refs(&mut schema, &|r| {
-            r.strip_prefix("#/").map(|rest| format!("{target}/{rest}"))
-        });
+        let local = |r: &str| local_ref(r, component, &target);
+        rewrite_refs(&mut schema, &local);
         doc["components"]["schemas"][component] = schema;
+        for (name, mut def) in defs {
+            rewrite_refs(&mut def, &local);
+            doc["components"]["schemas"][def_component(component, &name)] = def;
+        }
     }
     namespaced(&mut doc);
     let server = doc["components"]["schemas"]["McpServer"].clone();
@@ -58,6 +67,36 @@ pub fn bundle() -> Value {
         doc["components"]["schemas"][name] = derived;
     }
     doc
+}
+
+/// Where a reference inside the bundled schema `component` (at `target`) points once bundled:
+/// `#/$defs/x` to the component made of that definition, any other local pointer into the
+/// component itself.
+fn local_ref(r: &str, component: &str, target: &str) -> Option<String> {
+    let rest = r.strip_prefix("#/")?;
+    Some(match rest.strip_prefix("$defs/") {
+        Some(def) => {
+            let (name, below) = def.split_once('/').map_or((def, ""), |(n, b)| (n, b));
+            let at = format!("#/components/schemas/{}", def_component(component, name));
+            if below.is_empty() {
+                at
+            } else {
+                format!("{at}/{below}")
+            }
+        }
+        None => format!("{target}/{rest}"),
+    })
+}
+
+/// The component name of the definition `name` of the bundled schema `component`.
+fn def_component(component: &str, name: &str) -> String {
+    let mut chars = name.chars();
+    let first = chars.next().map(|c| c.to_ascii_uppercase());
+    format!(
+        "{component}{}{}",
+        first.into_iter().collect::<String>(),
+        chars.as_str()
+    )
 }
 
 /// The namespace a namespaced route addresses, as a path parameter.

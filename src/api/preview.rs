@@ -4,6 +4,7 @@
 //! restart marker, the era its probe found), the revision of its own Secret and the hash of
 //! what it refers to. So what a platform previews is what lands.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -92,8 +93,27 @@ async fn inputs(
         secret_revision,
         references_hash,
         stateless: era.as_deref().is_some_and(stateless),
+        namespace_labels: namespace_labels(state, namespace).await,
     };
     Ok((inputs, missing))
+}
+
+/// The labels of `namespace`, read as the controller's watch holds them; `None` when they
+/// cannot be read (no right to, the API server away): a policy that selects by label then
+/// fails the preview by name, as it would fail the reconcile.
+async fn namespace_labels(state: &AppState, namespace: &str) -> Option<BTreeMap<String, String>> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(state.client.clone());
+    match namespaces.get_metadata_opt(namespace).await {
+        Ok(found) => Some(
+            found
+                .map(|n| n.metadata.labels.unwrap_or_default())
+                .unwrap_or_default(),
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, namespace, "the namespace's labels could not be read");
+            None
+        }
+    }
 }
 
 /// The metadata of the server's own Secret (managed fields included), if it exists.

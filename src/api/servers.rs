@@ -133,7 +133,7 @@ impl FromRequestParts<Arc<AppState>> for Namespace {
             .unwrap_or_default();
         let namespace = match params.get("namespace") {
             Some(ns) => ns.clone(),
-            None => return Ok(Namespace(state.render.namespace.clone())),
+            None => return Ok(Namespace(state.home().to_string())),
         };
         if !crate::render::names::is_label(&namespace) {
             return Err(Problem::new(

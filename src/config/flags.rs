@@ -15,6 +15,11 @@ pub struct Settings {
     /// namespace (default: --namespace).
     #[arg(long, env = "MCP_RUNTIME_NAMESPACES")]
     pub namespaces: Option<String>,
+    /// Settings that differ per namespace, as a JSON object by namespace name, e.g.
+    /// `{"team-a": {"networkMode": "restricted", "allowedServiceAccounts": ["tools"]}}`
+    /// (schemas/runtime-config.schema.json, `namespaceSettings`).
+    #[arg(long, env = "MCP_RUNTIME_NAMESPACE_SETTINGS")]
+    pub namespace_settings: Option<String>,
     /// Path of a kubeconfig file.
     #[arg(long, env = "MCP_RUNTIME_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,

@@ -7,6 +7,7 @@
 
 mod flags;
 mod legacy;
+mod namespaced;
 mod resolve;
 #[cfg(test)]
 mod tests;
@@ -16,6 +17,7 @@ use std::path::Path;
 
 pub use flags::Settings;
 pub use legacy::{ARCHESTRA_FALLBACKS, ARCHESTRA_NOT_HONOURED, not_honoured};
+pub use namespaced::{NamespaceSettings, PartialResources, RenderContexts};
 pub use types::*;
 
 /// What the settings are resolved against: environment variables and the file system. A trait

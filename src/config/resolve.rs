@@ -15,6 +15,9 @@ use super::legacy::ARCHESTRA_FALLBACKS;
 use super::types::default_reap_interval;
 use super::*;
 
+/// The variable of the per-namespace settings.
+const NAMESPACE_SETTINGS: &str = "MCP_RUNTIME_NAMESPACE_SETTINGS";
+
 /// A setting's own value, else the reference's variable for it.
 struct Lookup<'a> {
     env: &'a dyn Environment,
@@ -55,8 +58,9 @@ impl Settings {
             .text(&self.namespace, "namespace")
             .or_else(|| env.var("POD_NAMESPACE"))
             .unwrap_or_else(|| "default".into());
-        let config = RuntimeConfig {
+        let mut config = RuntimeConfig {
             namespaces: self.namespaces(&look, &namespace),
+            namespace_settings: BTreeMap::new(),
             namespace,
             kubeconfig: self.kubeconfig_source(&look, in_cluster)?,
             cluster_domain: look
@@ -80,10 +84,40 @@ impl Settings {
             local_node: None,
             network: self.network()?,
         };
-        let doc =
+        let mut doc =
             serde_json::to_value(&config).map_err(|e| invalid("MCP_RUNTIME_*", e.to_string()))?;
+        // Checked as given, so that a violation names its path in the setting.
+        let per_namespace = self.namespace_settings()?;
+        if let Some(given) = &per_namespace {
+            doc["namespaceSettings"] = given.clone();
+        }
         SchemaKind::RuntimeConfig.validate(&doc)?;
+        if let Some(given) = per_namespace {
+            config.namespace_settings = serde_json::from_value(given)
+                .map_err(|e| invalid(NAMESPACE_SETTINGS, e.to_string()))?;
+        }
+        // A namespace's settings for a namespace not served would silently apply nowhere.
+        let served = config.served();
+        if let Some(name) = config.namespace_settings.keys().find(|n| !served.serves(n)) {
+            let reason = format!(
+                "{name} is not a namespace this control plane serves (MCP_RUNTIME_NAMESPACES)"
+            );
+            return Err(invalid(NAMESPACE_SETTINGS, reason));
+        }
         Ok(config)
+    }
+
+    /// `MCP_RUNTIME_NAMESPACE_SETTINGS` as JSON, unchecked (the schema checks it in place).
+    fn namespace_settings(&self) -> Result<Option<serde_json::Value>, ConfigError> {
+        let Some(text) = self.namespace_settings.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| invalid(NAMESPACE_SETTINGS, format!("must be a JSON object: {e}")))
     }
 
     /// In the cluster, a given kubeconfig file, the default kubeconfig, or the local cluster.

@@ -338,3 +338,51 @@ fn served_namespaces_are_listed_once_each_or_every_one_and_default_to_the_own() 
         );
     }
 }
+
+#[test]
+fn namespace_settings_apply_to_their_namespace_and_a_bad_one_names_its_path() {
+    let e = env(&[], &[]);
+    let s = Settings {
+        namespace: Some("home".into()),
+        namespaces: Some("home,team-a".into()),
+        namespace_settings: Some(
+            r#"{"team-a": {"networkMode": "restricted", "allowedServiceAccounts": ["tools"]}}"#
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let c = s.resolve(&e).unwrap();
+    let contexts = c.render_contexts();
+    assert_eq!(
+        contexts.of("team-a").network.mode,
+        crate::crd::NetworkMode::Restricted
+    );
+    assert_eq!(
+        contexts.of("home").network.mode,
+        crate::crd::NetworkMode::Default
+    );
+
+    let bad = Settings {
+        namespace_settings: Some(r#"{"team-a": {"networkMode": "closed"}}"#.into()),
+        ..s.clone()
+    };
+    let err = bad.resolve(&e).unwrap_err().to_string();
+    assert!(
+        err.contains("/namespaceSettings/team-a/networkMode"),
+        "{err}"
+    );
+
+    let not_json = Settings {
+        namespace_settings: Some("team-a=restricted".into()),
+        ..s.clone()
+    };
+    let err = not_json.resolve(&e).unwrap_err().to_string();
+    assert!(err.contains("MCP_RUNTIME_NAMESPACE_SETTINGS"), "{err}");
+
+    let unserved = Settings {
+        namespace_settings: Some(r#"{"team-b": {"image": "x:1"}}"#.into()),
+        ..s
+    };
+    let err = unserved.resolve(&e).unwrap_err().to_string();
+    assert!(err.contains("team-b is not a namespace"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! The resolved settings' types, shaped like `schemas/runtime-config.schema.json`, and what
 //! rendering takes from them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ pub struct RuntimeConfig {
     /// [`crate::runtime::scope`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// What differs per namespace ([`super::NamespaceSettings`]), by namespace name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespace_settings: BTreeMap<String, super::NamespaceSettings>,
     pub kubeconfig: KubeconfigSource,
     pub cluster_domain: String,
     pub defaults: ServerDefaults,
@@ -245,7 +249,17 @@ impl RuntimeConfig {
         }
     }
 
-    /// The part of the settings rendering needs.
+    /// The render settings of every namespace: [`RuntimeConfig::render_context`] with each
+    /// namespace's own settings over it.
+    pub fn render_contexts(&self) -> super::RenderContexts {
+        super::RenderContexts {
+            home: self.render_context(),
+            per_namespace: self.namespace_settings.clone(),
+        }
+    }
+
+    /// The part of the settings rendering needs (the control plane's own namespace, the
+    /// defaults before any namespace's settings).
     pub fn render_context(&self) -> RenderContext {
         RenderContext {
             namespace: self.namespace.clone(),

@@ -48,8 +48,7 @@ async fn build_blocking(
     inputs: &Inputs,
 ) -> Result<Desired, Stop> {
     let (spec, namespace) = (server.spec, server.namespace);
-    let (policies, mut render) = (ctx.policies.clone(), ctx.render.clone());
-    render.namespace = namespace.to_string();
+    let (policies, render) = (ctx.policies.clone(), ctx.render.of(namespace));
     let (spec, inputs) = (spec.clone(), inputs.clone());
     let built = tokio::task::spawn_blocking(move || {
         desired::build(&spec, &inputs, &render, policies.as_ref())

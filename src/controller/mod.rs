@@ -46,7 +46,7 @@ use crate::config::RuntimeConfig;
 use crate::crd::{McpServer, McpServerSpec, McpServerStatus};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::plugin::PolicyChain;
-use crate::render::{RenderContext, ServerNames};
+use crate::render::ServerNames;
 
 use crate::mcp::readiness::Readiness;
 use crate::runtime::references::{self as refs, Kind};
@@ -67,7 +67,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// and the memos.
 pub struct Context {
     pub client: Client,
-    pub render: RenderContext,
+    /// The render settings of every namespace of the scope.
+    pub render: crate::config::RenderContexts,
     pub caches: watches::Caches,
     pub recorder: Recorder,
     pub policies: Arc<dyn PolicyChain>,
@@ -171,6 +172,7 @@ async fn run_scope(
     let mut tasks = side_tasks(&ctx, config, controller.store(), &term);
     let secret_servers = watches::secret_servers(controller.store());
     let config_map_referrers = watches::referrers(controller.store(), Kind::ConfigMap);
+    let namespace_servers = watches::namespace_servers(controller.store());
     let released = ctx.parked.released(&ctx.metrics.kubernetes);
     let reconciling = controller
         .trigger_backoff(crate::runtime::client::watch_backoff())
@@ -190,6 +192,7 @@ async fn run_scope(
             triggers.referable_config_maps,
             move |c: PartialObjectMeta<ConfigMap>| config_map_referrers(c.metadata),
         )
+        .watches_stream(triggers.namespaces, namespace_servers)
         // A finished MCP probe reconciles its server, so the status shows the result.
         .reconcile_on(probed)
         // Servers that failed while the API server was away, once it answers again.
@@ -227,7 +230,7 @@ fn context(
     Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
-        render: config.render_context(),
+        render: config.render_contexts(),
         caches,
         policies,
         metrics,

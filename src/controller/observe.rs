@@ -103,6 +103,7 @@ fn inputs(ctx: &Context, server: &Server<'_>, references_hash: Option<String>) -
         secret_revision: own.and_then(|s| refs::own_secret_revision(&s.metadata)),
         references_hash,
         stateless: era.as_deref().is_some_and(crate::mcp::probe::stateless),
+        namespace_labels: ctx.caches.namespace_labels(server.namespace),
     }
 }
 

@@ -5,19 +5,22 @@
 //! `app.kubernetes.io/managed-by=mcp-runtime` label; every Secret and ConfigMap of the scope
 //! (one served namespace, or all of them: [`Scope`]) is watched by metadata only (one watch for
 //! Secrets: the servers' own and the ones servers refer to, whose values are read only when a
-//! referenced resourceVersion changed). Managed fields are dropped from every cached object,
+//! referenced resourceVersion changed), and so are the scope's Namespaces (their labels select
+//! policies: a relabelling re-runs them). Managed fields are dropped from every cached object,
 //! and so is what the controller never reads: a Pod's spec, a Deployment's pod template (its
 //! status, generation and replicas are what the status is derived from).
 
+use std::collections::BTreeMap;
+
 use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::crd::McpServer;
 use crate::render::labels;
@@ -43,6 +46,9 @@ pub struct Caches {
     /// whether a server's references changed since they were last read.
     pub referable_secrets: Store<PartialObjectMeta<Secret>>,
     pub referable_config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    /// The scope's namespaces (the one, or all), metadata only: their labels decide the
+    /// policies that select namespaces by label.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
 }
 
 /// The kinds the controller applies (and prunes): a server's desired state holds only these.
@@ -74,6 +80,13 @@ impl Caches {
             "NetworkPolicy" => owned_by(&self.network_policies, ns, uid),
             _ => Vec::new(),
         }
+    }
+
+    /// The labels of `namespace`, once its watch has seen it.
+    pub fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjectRef::new(namespace))
+            .map(|n| n.metadata.labels.clone().unwrap_or_default())
     }
 }
 
@@ -116,6 +129,8 @@ pub struct Triggers {
     pub secrets: Touched<PartialObjectMeta<Secret>>,
     pub network_policies: Touched<PartialObjectMeta<NetworkPolicy>>,
     pub referable_config_maps: Touched<PartialObjectMeta<ConfigMap>>,
+    /// A namespace changed (its labels may select other policies): its servers.
+    pub namespaces: Touched<PartialObjectMeta<Namespace>>,
 }
 
 /// Starts nothing yet: the watches run as the controller polls their streams.
@@ -149,7 +164,9 @@ pub fn watches(client: &Client, scope: &Scope) -> (Caches, Triggers) {
     let all = watcher::Config::default();
     let (referable_secrets, sec_stream) = metadata_watch::<Secret>(client, scope, all.clone());
     let (referable_config_maps, ref_cm_stream) = metadata_watch::<ConfigMap>(client, scope, all);
+    let (namespaces, ns_stream) = namespace_watch(client, scope);
     let caches = Caches {
+        namespaces,
         deployments,
         pods,
         services,
@@ -165,8 +182,48 @@ pub fn watches(client: &Client, scope: &Scope) -> (Caches, Triggers) {
         secrets: sec_stream,
         network_policies: np_stream,
         referable_config_maps: ref_cm_stream,
+        namespaces: ns_stream,
     };
     (caches, triggers)
+}
+
+/// A metadata watch of the scope's namespaces: of every one for `*`, else of the one by name
+/// (a field selector, so the control plane needs `get`/`list`/`watch` on that namespace alone,
+/// granted by name).
+fn namespace_watch(
+    client: &Client,
+    scope: &Scope,
+) -> (
+    Store<PartialObjectMeta<Namespace>>,
+    Touched<PartialObjectMeta<Namespace>>,
+) {
+    let config = match scope {
+        Scope::All => watcher::Config::default(),
+        Scope::Namespace(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+    };
+    let (store, writer) = reflector::store();
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+    let stream = watcher(api, config)
+        .backoff(watch_backoff())
+        .modify(|o: &mut PartialObjectMeta<Namespace>| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (store, Box::pin(stream))
+}
+
+/// The servers of a namespace that changed (a relabelling may change which policies apply).
+pub fn namespace_servers(
+    store: Store<McpServer>,
+) -> impl Fn(PartialObjectMeta<Namespace>) -> Vec<ObjectRef<McpServer>> {
+    move |namespace| {
+        let name = namespace.metadata.name;
+        store
+            .state()
+            .iter()
+            .filter(|m| m.metadata.namespace == name)
+            .map(|m| ObjectRef::from_obj(m.as_ref()))
+            .collect()
+    }
 }
 
 /// A metadata-only watch of `K` in `scope` (managed fields dropped): its cache and its stream

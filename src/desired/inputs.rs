@@ -2,6 +2,8 @@
 //! observes these ([`crate::controller`]); a preview reads the same facts
 //! ([`crate::api::preview`]) or, offline (`mcp-runtime render`), has only the document.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::crd::McpServerSpec;
@@ -38,6 +40,18 @@ pub struct Inputs {
     pub references_hash: Option<String>,
     /// The MCP probe found the server speaks only the stateless 2026-07-28 revision.
     pub stateless: bool,
+    /// The labels of the server's namespace, for the policies that select namespaces by label
+    /// (`None`: not known; such a policy then refuses to guess). Part of what a memo compares,
+    /// so a relabelled namespace gets its policies anew.
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+}
+
+/// The label Kubernetes gives every namespace: all an offline render knows of one.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// The labels of `namespace` as far as they can be known without a cluster.
+pub fn offline_namespace_labels(namespace: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())])
 }
 
 impl Inputs {

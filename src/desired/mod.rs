@@ -20,7 +20,10 @@ use crate::crd::McpServerSpec;
 use crate::plugin::{ChainReport, PolicyChain, PolicyRejection, Subject};
 use crate::render::{Manifests, RenderContext, RenderError, ServerNames, render_with, secret};
 
-pub use inputs::{Inputs, PENDING_REVISION, REFERENCES_HASH_ANNOTATION};
+pub use inputs::{
+    Inputs, NAMESPACE_NAME_LABEL, PENDING_REVISION, REFERENCES_HASH_ANNOTATION,
+    offline_namespace_labels,
+};
 pub use object::{Object, fingerprint};
 
 /// What a server should be.
@@ -81,6 +84,7 @@ pub fn build(
     let subject = Subject {
         name: &names.slug,
         namespace: &ctx.namespace,
+        namespace_labels: inputs.namespace_labels.as_ref(),
         document: &document,
     };
     let outcome = policies

@@ -4,6 +4,7 @@
 //! namespace, owners, selector or our labels changed), is refused and blamed on that plugin.
 //! One deadline covers the whole chain.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,10 +203,13 @@ impl Chain {
         subject: &Subject<'_>,
         manifests: &mut Manifests,
     ) -> Result<PolicyOutcome, PolicyRejection> {
-        if self.is_empty() {
+        let chain = self
+            .applicable(subject.namespace, subject.namespace_labels)
+            .map_err(PolicyRejection::Failed)?;
+        if chain.is_empty() {
             return Ok(PolicyOutcome::default());
         }
-        let ran = self.run(subject.name, subject.namespace, subject.document, manifests);
+        let ran = chain.run(subject.name, subject.namespace, subject.document, manifests);
         match ran {
             Ok(report) => Ok(PolicyOutcome {
                 report: Some(report),
@@ -215,6 +219,30 @@ impl Chain {
                 Err(PolicyRejection::Failed(e.to_string()))
             }
         }
+    }
+
+    /// The chain of the plugins that apply in `namespace` (each plugin's `namespaces`), in the
+    /// same order; an `Err` names a plugin that cannot tell (its selector, without `labels`).
+    pub fn applicable(
+        &self,
+        namespace: &str,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<Chain, String> {
+        let mut plugins = Vec::with_capacity(self.plugins.len());
+        for p in &self.plugins {
+            let applies = p
+                .manifest
+                .applies_in(namespace, labels)
+                .map_err(|reason| format!("plugin {}: {reason}", p.id()))?;
+            if applies {
+                plugins.push(p.clone());
+            }
+        }
+        Ok(Chain {
+            plugins,
+            metrics: self.metrics.clone(),
+            timeout_cap_ms: self.timeout_cap_ms,
+        })
     }
 
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {

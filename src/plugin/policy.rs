@@ -3,6 +3,8 @@
 //! is the implementation; tests bring their own. It lives here so that `runtime/` depends on
 //! `plugin/`, never the other way round.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::render::Manifests;
@@ -15,6 +17,9 @@ use super::ChainReport;
 pub struct Subject<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
+    /// The namespace's labels, which decide the policies that select namespaces by label;
+    /// `None`: not known (such a policy then fails rather than skip the server).
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
     pub document: &'a Value,
 }
 

@@ -143,6 +143,7 @@ impl PluginSet {
                 "mode": p.manifest.mode,
                 "writeScope": p.manifest.write_scope,
                 "limits": p.manifest.limits,
+                "namespaces": p.manifest.namespaces,
                 "loadedFrom": match p.source { super::engine::Source::Cache => "cache", super::engine::Source::Compiled => "compiled", super::engine::Source::Remote => "webhook" },
                 "loadMs": p.load_time.as_secs_f64() * 1e3,
                 "lastError": p.last_error(),

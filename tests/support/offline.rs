@@ -14,7 +14,7 @@ pub fn router(tokens: Tokens, plugins: Arc<PluginSet>) -> axum::Router {
     let (state, _cache) = AppState::new(
         client,
         mcp_runtime::runtime::scope::Served::from_list(&["default".to_string()]),
-        Default::default(),
+        mcp_runtime::render::RenderContext::default(),
         mcp_runtime::api::Access::tokens(tokens),
         Arc::new(Metrics::new()),
         plugins,
