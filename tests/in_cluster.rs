@@ -106,7 +106,7 @@ fn install_with_kustomize(ns: &str, team: &str) -> String {
         .map(|d| serde_norway::to_string(&for_the_real_node(d, ns)).unwrap())
         .collect();
     kubectl(
-        &["apply", "--server-side", "-n", ns, "-f", "-"],
+        &["apply", "--server-side", "-f", "-"],
         Some(&docs.join("---\n")),
     );
     "mcp-runtime".into()

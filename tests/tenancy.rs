@@ -435,7 +435,7 @@ async fn a_namespace_s_own_settings_hold_for_its_servers_and_no_other() {
     let team = support::TestNamespace::new("tenancy-settings-team").await;
     let team_ns = team.name.clone();
     let settings =
-        json!({"resources": {"limits": {"memory": "99Mi"}}, "allowedServiceAccounts": ["tools"]});
+        json!({"resources": {"limits": {"memory": "300Mi"}}, "allowedServiceAccounts": ["tools"]});
     let rt = support::Runtime::new_with("tenancy-settings-home", |c| {
         c.namespaces = vec![c.namespace.clone(), team_ns.clone()];
         c.namespace_settings = [(team_ns, serde_json::from_value(settings).unwrap())].into();
@@ -476,7 +476,7 @@ async fn a_namespace_s_own_settings_hold_for_its_servers_and_no_other() {
         memory_limit(&client, &team.name, "mcp-plain")
             .await
             .as_deref()
-            == Some("99Mi")
+            == Some("300Mi")
     })
     .await;
     assert!(team_limit, "the team's server has the team's memory limit");

@@ -7,7 +7,12 @@
 import createClient from "openapi-fetch";
 import type { paths } from "./api.js";
 
-const [url, token, namespace] = process.argv.slice(2);
+function arg(i: number): string {
+  const value = process.argv[2 + i];
+  if (!value) throw new Error("usage: node client.js URL TOKEN NAMESPACE");
+  return value;
+}
+const [url, token, namespace] = [arg(0), arg(1), arg(2)];
 const api = createClient<paths>({ baseUrl: url, headers: { Authorization: `Bearer ${token}` } });
 
 function check<T>(what: string, r: { data?: T; error?: unknown; response: Response }, status: number): T {
