@@ -60,6 +60,20 @@ async fn call(
 
 /// A ServiceAccount `caller` in `ns` with a Role there on mcpservers (and their status and
 /// logs), nothing anywhere else.
+/// The HTTP API of `rt`'s settings (its namespaces, their settings), with `access`.
+fn api_router(rt: &support::Runtime, access: Access) -> Router {
+    let (state, cache) = AppState::new(
+        rt.ns.client.clone(),
+        rt.config.served(),
+        rt.config.render_contexts(),
+        access,
+        Arc::new(Metrics::new()),
+        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
+    );
+    tokio::spawn(cache);
+    api::router(state)
+}
+
 async fn caller_with_role(client: &kube::Client, ns: &str) {
     let pp = PostParams::default();
     let meta = |name: &str| ObjectMeta {
@@ -156,16 +170,7 @@ async fn kubernetes_identities_get_exactly_what_rbac_grants_them() {
         )),
         review_ttl: Duration::from_secs(10),
     };
-    let (state, cache) = AppState::new(
-        client.clone(),
-        rt.config.served(),
-        rt.config.render_context(),
-        access,
-        Arc::new(Metrics::new()),
-        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
-    );
-    tokio::spawn(cache);
-    let router = api::router(state);
+    let router = api_router(&rt, access);
     let sa = token(&client, &first, &[]).await;
     let elsewhere = token(&client, &first, &["https://elsewhere.example"]).await;
 
@@ -448,16 +453,7 @@ async fn a_namespace_s_own_settings_hold_for_its_servers_and_no_other() {
         kubernetes: None,
         review_ttl: Duration::from_secs(10),
     };
-    let (state, cache) = AppState::new(
-        client.clone(),
-        rt.config.served(),
-        rt.config.render_contexts(),
-        access,
-        Arc::new(Metrics::new()),
-        Arc::new(mcp_runtime::plugin::PluginSet::empty()),
-    );
-    tokio::spawn(cache);
-    let router = api::router(state);
+    let router = api_router(&rt, access);
     let servers = |ns: &str| format!("/v1/namespaces/{ns}/servers");
     let as_reader = |name: &str| json!({"name": name, "image": "ghcr.io/acme/web:1", "serviceAccountName": "reader"});
 

@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use flags::Settings;
 pub use legacy::{ARCHESTRA_FALLBACKS, ARCHESTRA_NOT_HONOURED, not_honoured};
-pub use namespaced::{NamespaceSettings, PartialResources, RenderContexts};
+pub use namespaced::{NamespaceSettings, RenderContexts};
 pub use types::*;
 
 /// What the settings are resolved against: environment variables and the file system. A trait

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crd::{NetworkMode, ResourceList};
+use crate::crd::{NetworkMode, Resources};
 use crate::render::RenderContext;
 
 /// What one namespace sets differently; anything not given is the control plane's default.
@@ -20,7 +20,7 @@ pub struct NamespaceSettings {
     pub image: Option<String>,
     /// By field: a request or limit not given is the default's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<PartialResources>,
+    pub resources: Option<Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_class_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,16 +28,6 @@ pub struct NamespaceSettings {
     /// The only accounts its servers may name (replacing the control plane's list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_service_accounts: Option<Vec<String>>,
-}
-
-/// Requests and limits, each field optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PartialResources {
-    #[serde(default)]
-    pub requests: ResourceList,
-    #[serde(default)]
-    pub limits: ResourceList,
 }
 
 impl NamespaceSettings {

@@ -109,13 +109,10 @@ impl Settings {
 
     /// `MCP_RUNTIME_NAMESPACE_SETTINGS` as JSON, unchecked (the schema checks it in place).
     fn namespace_settings(&self) -> Result<Option<serde_json::Value>, ConfigError> {
-        let Some(text) = self.namespace_settings.as_deref().map(str::trim) else {
+        let Some(text) = non_empty(self.namespace_settings.as_deref()) else {
             return Ok(None);
         };
-        if text.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(text)
+        serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| invalid(NAMESPACE_SETTINGS, format!("must be a JSON object: {e}")))
     }
